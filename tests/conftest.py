@@ -1,0 +1,51 @@
+"""Shared fixtures: fixed seeds, the digits, and the optional Fashion-MNIST sample."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from tfpvae._backend import tf, tfk  # noqa: E402
+from tfpvae.data import load_dataset, prepare  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+#: The real 2,000-image Fashion-MNIST sample in Keras's cache layout (CI has it).
+SHARED_CACHE = REPO.parent / "shared" / "data" / "keras-cache"
+HAS_FASHION_SAMPLE = (SHARED_CACHE / "datasets" / "fashion-mnist").is_dir()
+
+needs_fashion_sample = pytest.mark.skipif(
+    not HAS_FASHION_SAMPLE, reason=f"Fashion-MNIST sample not present at {SHARED_CACHE}"
+)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    """Every test starts from the same seeds."""
+    tfk.utils.set_random_seed(1234)
+    yield
+    tfk.backend.clear_session()
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """The bundled 8×8 digits as uint8: ((x_train, y_train), (x_test, y_test))."""
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def digits_beta(digits):
+    """Digits prepared for the Beta likelihood: (x_train, x_test) float32 in (0, 1)."""
+    (x_train, _), (x_test, _) = digits
+    return prepare(x_train, "beta"), prepare(x_test, "beta")
+
+
+def numpy_softplus(a: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, a)
+
+
+__all__ = ["HAS_FASHION_SAMPLE", "SHARED_CACHE", "needs_fashion_sample", "numpy_softplus", "tf"]

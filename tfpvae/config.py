@@ -1,0 +1,127 @@
+"""The one frozen configuration shared by ``build_vae``, the CLI and save/load."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+# Registries are imported lazily inside `validate` to keep this module light.
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """Everything needed to rebuild a VAE, validated on construction.
+
+    Attributes:
+        likelihood: Decoder likelihood name (see ``tfpvae.LIKELIHOODS``). The course
+            uses ``"beta"``.
+        latent_dim: Size of z. 2 lets the latent space be plotted directly.
+        hidden_units: Dense widths of the encoder; the decoder mirrors them. The
+            course's encoder narrows 256 → 64.
+        input_shape: Image shape, also the decoder's event shape. 28×28 for
+            (Fashion-)MNIST, 8×8 for the digits.
+        architecture: ``"mlp"`` (the course) or ``"conv"`` (the Keras conv VAE).
+        posterior: ``"full"`` (MultivariateNormalTriL, the course) or ``"diag"``.
+        kl: ``"add_loss"`` (KLDivergenceAddLoss, the course) or ``"regularizer"``.
+        use_exact_kl: Closed-form KL instead of TFP's sampled default.
+        kl_weight: β of β-VAE; 1 is the ELBO.
+        kl_samples: Test points per example for the sampled KL; 1 is TFP's default.
+        learning_rate: Adam's step size; 1e-3 is Keras's default.
+        conv_filters: Filters of the stride-2 conv layers (``architecture="conv"``).
+    """
+
+    likelihood: str = "beta"
+    latent_dim: int = 2
+    hidden_units: tuple[int, ...] = (256, 64)
+    input_shape: tuple[int, ...] = (28, 28)
+    architecture: str = "mlp"
+    posterior: str = "full"
+    kl: str = "add_loss"
+    use_exact_kl: bool = False
+    kl_weight: float = 1.0
+    kl_samples: int = 1
+    learning_rate: float = 1e-3
+    conv_filters: tuple[int, ...] = (32, 64)
+
+    def __post_init__(self) -> None:
+        # JSON gives lists; store tuples so the config stays hashable and comparable.
+        for name in ("hidden_units", "input_shape", "conv_filters"):
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple)):
+                object.__setattr__(self, name, tuple(value))
+        self.validate()
+
+    def validate(self) -> None:
+        """Checks every field; raises ``ValueError`` naming the field and the fix."""
+        from tfpvae.architectures import ARCHITECTURES
+        from tfpvae.divergences import KL_ATTACHMENTS
+        from tfpvae.encoders import POSTERIORS
+        from tfpvae.likelihoods import LIKELIHOODS
+
+        LIKELIHOODS.get(self.likelihood)
+        ARCHITECTURES.get(self.architecture)
+        POSTERIORS.get(self.posterior)
+        KL_ATTACHMENTS.get(self.kl)
+        _positive_int("latent_dim", self.latent_dim)
+        _positive_int("kl_samples", self.kl_samples)
+        _int_tuple("hidden_units", self.hidden_units, allow_empty=self.architecture == "mlp")
+        _int_tuple("input_shape", self.input_shape)
+        _int_tuple("conv_filters", self.conv_filters)
+        if len(self.input_shape) not in (2, 3):
+            raise ValueError(
+                f"input_shape must be (height, width) or (height, width, channels), "
+                f"got {self.input_shape}"
+            )
+        if not isinstance(self.use_exact_kl, bool):
+            raise ValueError(f"use_exact_kl must be true or false, got {self.use_exact_kl!r}")
+        _finite_number("kl_weight", self.kl_weight, minimum=0.0, strict=False)
+        _finite_number("learning_rate", self.learning_rate, minimum=0.0, strict=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    def to_json(self) -> str:
+        """The config as pretty JSON."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VAEConfig:
+        """Builds a config, rejecting unknown keys by name."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown}; known keys: {sorted(known)}")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> VAEConfig:
+        """Parses :meth:`to_json` output."""
+        return cls.from_dict(json.loads(text))
+
+    def replace(self, **changes: Any) -> VAEConfig:
+        """A validated copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+def _positive_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _int_tuple(name: str, value: tuple, allow_empty: bool = False) -> None:
+    if not allow_empty and len(value) == 0:
+        raise ValueError(f"{name} must not be empty")
+    for v in value:
+        _positive_int(f"every entry of {name}", v)
+
+
+def _finite_number(name: str, value: object, minimum: float, strict: bool) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > minimum if strict else value >= minimum)
+    if not ok:
+        relation = ">" if strict else ">="
+        raise ValueError(f"{name} must be a finite number {relation} {minimum:g}, got {value!r}")

@@ -1,0 +1,32 @@
+"""The decoder ``z → p(x | z)``: a trunk and a registered likelihood layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tfpvae._backend import tfk
+from tfpvae.architectures import ARCHITECTURES
+from tfpvae.config import VAEConfig
+from tfpvae.likelihoods import get_likelihood
+
+
+def build_decoder(config: VAEConfig | None = None, **overrides: Any) -> tfk.Model:
+    """Builds the decoder, whose output is the likelihood over whole images.
+
+    Args:
+        config: The model configuration; defaults to ``VAEConfig()``.
+        **overrides: Config fields to change, e.g. ``likelihood="bernoulli"``.
+
+    Returns:
+        A ``tf_keras.Model`` mapping ``[batch, latent_dim]`` to a
+        ``tfd.Independent`` distribution with event shape ``input_shape``.
+    """
+    config = (config or VAEConfig()).replace(**overrides) if overrides else config or VAEConfig()
+    likelihood = get_likelihood(config.likelihood)
+    event_shape = config.input_shape
+    z = tfk.Input(shape=(config.latent_dim,), name="z")
+    params = ARCHITECTURES.get(config.architecture).decode(
+        z, config, likelihood.params_per_pixel(event_shape)
+    )
+    output = likelihood.make_layer(event_shape, name="likelihood")(params)
+    return tfk.Model(z, output, name="decoder")

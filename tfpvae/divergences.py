@@ -1,0 +1,191 @@
+r"""The KL term of the ELBO, attached the TFP way and scaled per example.
+
+The negative ELBO of one image is
+
+.. math::
+
+    -\mathrm{ELBO}(x) = \underbrace{-\mathbb{E}_{q(z|x)}[\log p(x|z)]}_{\text{distortion}}
+        + \beta\,\underbrace{\mathrm{KL}(q(z|x)\,\|\,p(z))}_{\text{rate}} .
+
+Keras averages the compiled loss over the batch, so the KL that is added to it must
+be the batch **mean**. TFP's two attachments do not agree on that:
+
+* ``tfpl.KLDivergenceAddLoss`` adds ``reduce_sum`` of its KL tensor. With
+  ``use_exact_kl=True`` that tensor is per example, so it adds the batch **sum**;
+  when sampling with its default ``test_points_reduce_axis=None`` it adds the batch
+  **mean**.
+* ``tfpl.KLDivergenceRegularizer`` returns the same kind of sum, and Keras divides
+  every activity regulariser by the batch size.
+
+tfpvae configures TFP's KL function so that it returns the batch sum in *every*
+mode (per-example test points, ``kl_samples`` of them, averaged over the sample
+axis only) and then divides by the batch size exactly once: itself for
+``add_loss``, through Keras for ``regularizer``. β is applied here too, so the
+unweighted rate can be reported even while β is annealed from 0.
+
+The rate of the most recent call is kept on :class:`KLTerm` so that the training
+step can log rate and distortion separately without computing the KL twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tfpvae._backend import tf, tfd, tfk, tfpl
+from tfpvae.registry import Registry
+
+
+def _batch_size(distribution: tfd.Distribution) -> tf.Tensor:
+    """Number of examples in a posterior with batch shape ``[batch]``."""
+    return tf.cast(tf.reduce_prod(distribution.batch_shape_tensor()), distribution.dtype)
+
+
+class KLTerm:
+    r"""The per-example KL estimator and the β that weights it.
+
+    Args:
+        prior: p(z).
+        use_exact_kl: Use the closed form ``tfd.kl_divergence(q, p)``. Otherwise
+            use the Monte Carlo estimate
+            :math:`\frac1S\sum_s \log q(z_s|x) - \log p(z_s)`, :math:`z_s \sim q`.
+        kl_samples: S, the test points per example when sampling. With S = 1 the
+            test point is the same z that the decoder sees (TFP's default).
+        kl_weight: β.
+
+    Attributes:
+        kl_weight: A non-trainable ``tf.Variable`` holding β; assign to it to anneal.
+        last_rate: The batch-mean unweighted KL of the latest call (a tensor).
+    """
+
+    def __init__(
+        self,
+        prior: tfd.Distribution,
+        use_exact_kl: bool = False,
+        kl_samples: int = 1,
+        kl_weight: float = 1.0,
+    ) -> None:
+        self.prior = prior
+        self.use_exact_kl = bool(use_exact_kl)
+        self.kl_samples = int(kl_samples)
+        self.kl_weight = tf.Variable(float(kl_weight), trainable=False, name="kl_weight")
+        self.last_rate: tf.Tensor | None = None
+
+    def tfp_kwargs(self) -> dict:
+        """Arguments for TFP's KL layer / regulariser that make it return the batch sum."""
+        if self.kl_samples == 1:
+            test_points_fn: Callable = tf.convert_to_tensor  # [batch, latent]
+            reduce_axis: tuple | int = ()  # keep [batch]
+        else:
+            samples = self.kl_samples
+
+            def test_points_fn(q: tfd.Distribution) -> tf.Tensor:
+                return q.sample(samples)  # [samples, batch, latent]
+
+            reduce_axis = 0  # average over samples only -> [batch]
+        return dict(
+            distribution_b=self.prior,
+            use_exact_kl=self.use_exact_kl,
+            test_points_fn=test_points_fn,
+            test_points_reduce_axis=reduce_axis,
+            weight=None,  # β is applied in `weighted`, after the rate is recorded
+        )
+
+    def record(self, batch_total: tf.Tensor, posterior: tfd.Distribution) -> tf.Tensor:
+        """Stores the batch-mean rate from TFP's batch total and returns β × total."""
+        self.last_rate = batch_total / _batch_size(posterior)
+        return tf.cast(self.kl_weight, batch_total.dtype) * batch_total
+
+
+class PerExampleKLDivergenceAddLoss(tfpl.KLDivergenceAddLoss):
+    """``tfpl.KLDivergenceAddLoss`` that adds β × the batch **mean** of the KL.
+
+    Args:
+        kl_term: The estimator and β.
+        **kwargs: Passed to ``tf_keras.layers.Layer``.
+    """
+
+    def __init__(self, kl_term: KLTerm, **kwargs) -> None:
+        super().__init__(**kl_term.tfp_kwargs(), **kwargs)
+        self.kl_term = kl_term
+
+    def call(self, distribution_a: tfd.Distribution) -> tfd.Distribution:
+        batch_total = self._regularizer(distribution_a)  # TFP's Σ_batch KL
+        weighted_total = self.kl_term.record(batch_total, distribution_a)
+        self.add_loss(weighted_total / _batch_size(distribution_a))
+        return distribution_a
+
+
+class PerExampleKLDivergenceRegularizer(tfpl.KLDivergenceRegularizer):
+    """``tfpl.KLDivergenceRegularizer`` returning β × the batch **sum** of the KL.
+
+    Keras divides activity regularisers by the batch size, which turns the sum into
+    the per-example mean.
+
+    ``DistributionLambda`` hands Keras both the distribution and its sampled value
+    as outputs, so tf_keras calls the regulariser once for each; only the call on
+    the distribution contributes, the tensor gets zero.
+
+    Args:
+        kl_term: The estimator and β.
+    """
+
+    def __init__(self, kl_term: KLTerm) -> None:
+        super().__init__(**kl_term.tfp_kwargs())
+        self.kl_term = kl_term
+
+    def __call__(self, distribution_a: tfd.Distribution | tf.Tensor) -> tf.Tensor:
+        if not isinstance(distribution_a, tfd.Distribution):
+            return tf.zeros([], dtype=distribution_a.dtype)  # the sampled value: no KL
+        batch_total = self._kl_divergence_fn(distribution_a)
+        return self.kl_term.record(batch_total, distribution_a)
+
+
+@dataclass(frozen=True)
+class KLAttachment:
+    """How the KL reaches the Keras loss.
+
+    Attributes:
+        posterior_kwargs: Extra keyword arguments for the posterior layer.
+        after_posterior: A layer applied to the posterior's output, or ``None``.
+    """
+
+    posterior_kwargs: dict
+    after_posterior: tfk.layers.Layer | None
+
+
+def _attach_add_loss(kl_term: KLTerm) -> KLAttachment:
+    return KLAttachment({}, PerExampleKLDivergenceAddLoss(kl_term, name="kl_add_loss"))
+
+
+def _attach_regularizer(kl_term: KLTerm) -> KLAttachment:
+    return KLAttachment({"activity_regularizer": PerExampleKLDivergenceRegularizer(kl_term)}, None)
+
+
+#: KL attachment registry: name → function of a :class:`KLTerm`.
+KL_ATTACHMENTS: Registry[Callable[[KLTerm], KLAttachment]] = Registry("kl")
+KL_ATTACHMENTS.register("add_loss", _attach_add_loss)
+KL_ATTACHMENTS.register("regularizer", _attach_regularizer)
+
+
+def monte_carlo_kl(
+    q: tfd.Distribution, p: tfd.Distribution, n_samples: int, seed: int | None = None
+) -> tuple[tf.Tensor, tf.Tensor]:
+    r"""Per-example Monte Carlo KL and its standard error.
+
+    .. math:: \widehat{KL} = \frac1S \sum_s \log q(z_s) - \log p(z_s),\quad z_s \sim q
+
+    Args:
+        q: Posterior with batch shape ``[batch]``.
+        p: Prior.
+        n_samples: S.
+        seed: Seed for the draws.
+
+    Returns:
+        ``(estimate, standard_error)``, each of shape ``[batch]``.
+    """
+    z = q.sample(n_samples, seed=seed)  # [S, batch, latent]
+    log_ratio = q.log_prob(z) - p.log_prob(z)  # [S, batch]
+    estimate = tf.reduce_mean(log_ratio, axis=0)
+    se = tf.math.reduce_std(log_ratio, axis=0) / tf.sqrt(tf.cast(n_samples, log_ratio.dtype))
+    return estimate, se

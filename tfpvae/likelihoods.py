@@ -1,0 +1,274 @@
+"""Decoder likelihoods p(x | z), chosen by name from :data:`LIKELIHOODS`.
+
+Every likelihood follows TFP's two-part layer contract:
+
+* ``params_size(event_shape)`` says how many numbers the decoder must emit, so the
+  last Dense / Conv layer sizes itself;
+* ``new(params, event_shape)`` turns those numbers into a ``tfd.Independent``
+  distribution whose event shape is the image shape.
+
+Parameters are laid out pixel-major: ``params`` reshapes to
+``batch + event_shape + [params_per_pixel]``, which is what both a Dense layer and
+a flattened ``Conv2DTranspose`` output give.
+
+Adding a likelihood is one :class:`Likelihood` registered in :data:`LIKELIHOODS`
+plus its tests.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from tfpvae._backend import tf, tfd, tfk, tfpl
+from tfpvae.registry import Registry
+
+Shape = tuple[int, ...]
+
+#: Smallest Beta concentration. Keeps ``lbeta`` finite and the density integrable.
+MIN_CONCENTRATION = 1e-4
+#: Largest Beta concentration; far beyond anything a trained decoder needs, it only
+#: stops a diverging run from producing ``inf`` (and then ``nan``) parameters.
+MAX_CONCENTRATION = 1e6
+#: Distance from {0, 1} to which Beta observations are clipped inside the loss.
+BETA_EPSILON = 1e-6
+
+
+def positive_concentration(raw: tf.Tensor) -> tf.Tensor:
+    r"""Maps unconstrained decoder outputs to Beta concentrations.
+
+    The course uses ``exp``. In float32, ``exp(a)`` is ``inf`` for ``a > 88.7`` and
+    its gradient explodes with it, so a single bad step turns the loss into
+    ``nan``. We use instead
+
+    .. math:: c = \min(\operatorname{softplus}(a) + c_{\min},\ c_{\max}),
+
+    which equals ``exp(a)`` to first order for very negative ``a``, grows only
+    linearly for large ``a``, has a gradient bounded by 1, and is never below
+    :data:`MIN_CONCENTRATION` (so ``lbeta`` stays finite).
+
+    Args:
+        raw: Unconstrained tensor of any shape.
+
+    Returns:
+        A tensor of the same shape with values in ``[MIN_CONCENTRATION, MAX_CONCENTRATION]``.
+    """
+    return tf.minimum(tf.math.softplus(raw) + MIN_CONCENTRATION, MAX_CONCENTRATION)
+
+
+def _split_params(params: tf.Tensor, event_shape: Shape, per_pixel: int) -> list[tf.Tensor]:
+    """Reshapes ``[..., n * per_pixel]`` to ``per_pixel`` tensors of ``[..., *event_shape]``."""
+    params = tf.convert_to_tensor(params, name="params")
+    batch_shape = tf.shape(params)[:-1]
+    shape = tf.concat([batch_shape, list(event_shape), [per_pixel]], axis=0)
+    return tf.unstack(tf.reshape(params, shape), axis=-1)
+
+
+class IndependentBeta(tfpl.DistributionLambda):
+    """An independent Beta per pixel: ``tfd.Independent(tfd.Beta(c1, c0))``.
+
+    Args:
+        event_shape: The image shape, e.g. ``(28, 28)``.
+        convert_to_tensor_fn: How the output distribution becomes a tensor.
+        **kwargs: Passed to ``tfpl.DistributionLambda``.
+    """
+
+    def __init__(
+        self,
+        event_shape: Shape,
+        convert_to_tensor_fn: Callable = tfd.Distribution.sample,
+        **kwargs,
+    ) -> None:
+        event_shape = tuple(int(d) for d in event_shape)
+        super().__init__(
+            lambda t: IndependentBeta.new(t, event_shape),
+            convert_to_tensor_fn,
+            **kwargs,
+        )
+
+    @staticmethod
+    def new(params: tf.Tensor, event_shape: Shape, name: str | None = None) -> tfd.Distribution:
+        """Builds the distribution from ``params_size(event_shape)`` numbers per example."""
+        raw_c1, raw_c0 = _split_params(params, event_shape, per_pixel=2)
+        beta = tfd.Beta(
+            concentration1=positive_concentration(raw_c1),
+            concentration0=positive_concentration(raw_c0),
+        )
+        return tfd.Independent(beta, reinterpreted_batch_ndims=len(event_shape), name=name)
+
+    @staticmethod
+    def params_size(event_shape: Shape) -> int:
+        """Two concentrations per pixel."""
+        return 2 * math.prod(event_shape)
+
+
+class IndependentContinuousBernoulli(tfpl.DistributionLambda):
+    """An independent continuous Bernoulli per pixel (Loaiza-Ganem & Cunningham, 2019).
+
+    The continuous Bernoulli is the Bernoulli kernel ``λ^x (1-λ)^(1-x)`` renormalised
+    on ``[0, 1]``, so it is a proper density for grey pixels, which the plain
+    Bernoulli is not.
+
+    Args:
+        event_shape: The image shape, e.g. ``(28, 28)``.
+        convert_to_tensor_fn: How the output distribution becomes a tensor.
+        **kwargs: Passed to ``tfpl.DistributionLambda``.
+    """
+
+    def __init__(
+        self,
+        event_shape: Shape,
+        convert_to_tensor_fn: Callable = tfd.Distribution.sample,
+        **kwargs,
+    ) -> None:
+        event_shape = tuple(int(d) for d in event_shape)
+        super().__init__(
+            lambda t: IndependentContinuousBernoulli.new(t, event_shape),
+            convert_to_tensor_fn,
+            **kwargs,
+        )
+
+    @staticmethod
+    def new(params: tf.Tensor, event_shape: Shape, name: str | None = None) -> tfd.Distribution:
+        """Builds the distribution from one logit per pixel."""
+        (logits,) = _split_params(params, event_shape, per_pixel=1)
+        cb = tfd.ContinuousBernoulli(logits=logits)
+        return tfd.Independent(cb, reinterpreted_batch_ndims=len(event_shape), name=name)
+
+    @staticmethod
+    def params_size(event_shape: Shape) -> int:
+        """One logit per pixel."""
+        return math.prod(event_shape)
+
+
+@dataclass(frozen=True)
+class Support:
+    """The set a likelihood's observations live in, for validation and clipping.
+
+    Attributes:
+        low: Lower end.
+        high: Upper end.
+        open: Whether the ends are excluded (Beta needs ``(0, 1)``).
+        binary: Whether only ``{0, 1}`` are meaningful observations.
+    """
+
+    low: float = 0.0
+    high: float = 1.0
+    open: bool = False
+    binary: bool = False
+
+    def describe(self) -> str:
+        """A short human-readable form, e.g. ``'(0, 1)'``."""
+        if self.binary:
+            return "{0, 1} (or probabilities in [0, 1])"
+        left, right = ("(", ")") if self.open else ("[", "]")
+        return f"{left}{self.low:g}, {self.high:g}{right}"
+
+    def contains(self, x: np.ndarray) -> bool:
+        """Whether every value of ``x`` lies in the support."""
+        x = np.asarray(x)
+        if self.open:
+            return bool(np.all((x > self.low) & (x < self.high)))
+        return bool(np.all((x >= self.low) & (x <= self.high)))
+
+
+def _open_interval(x: np.ndarray, **_: object) -> np.ndarray:
+    """The course's dequantisation into (0, 1): ``x / 256 + 0.5 / 256``."""
+    return (x.astype(np.float32) / 256.0 + 0.5 / 256.0).astype(np.float32)
+
+
+def _binarise(x: np.ndarray, binarize: str = "threshold", seed: int | None = 0) -> np.ndarray:
+    """Binarises uint8 images, by a fixed threshold at 0.5 or by a Bernoulli draw."""
+    probs = x.astype(np.float32) / 255.0
+    if binarize == "threshold":
+        return (probs > 0.5).astype(np.float32)
+    if binarize == "sample":
+        return (np.random.default_rng(seed).random(probs.shape) < probs).astype(np.float32)
+    raise ValueError(f"binarize must be 'threshold' or 'sample', got {binarize!r}")
+
+
+@dataclass(frozen=True)
+class Likelihood:
+    """A registered decoder likelihood.
+
+    Attributes:
+        name: Registry name.
+        layer: The ``tfpl`` distribution layer class (``params_size``/``new`` contract).
+        support: Where observations must lie.
+        preprocess: uint8 images → observations in ``support``.
+        description: One line for ``--help`` and the README.
+    """
+
+    name: str
+    layer: type
+    support: Support
+    preprocess: Callable[..., np.ndarray]
+    description: str
+
+    def params_size(self, event_shape: Shape) -> int:
+        """Numbers the decoder must emit per example."""
+        return int(self.layer.params_size(tuple(event_shape)))
+
+    def params_per_pixel(self, event_shape: Shape) -> int:
+        """Numbers the decoder must emit per pixel."""
+        return self.params_size(event_shape) // math.prod(event_shape)
+
+    def make_layer(self, event_shape: Shape, **kwargs) -> tfk.layers.Layer:
+        """The distribution layer that ends the decoder."""
+        return self.layer(tuple(event_shape), **kwargs)
+
+    def negative_log_prob(self, x: tf.Tensor, distribution: tfd.Distribution) -> tf.Tensor:
+        r"""The Keras loss :math:`-\log p(x \mid z)`, one value per example.
+
+        Observations are clipped into the support first. Valid inputs are unchanged
+        by this; it stops a pixel at exactly 0 or 1 from giving the Beta an
+        infinite loss.
+        """
+        x = tf.cast(x, distribution.dtype)
+        if self.support.open:
+            eps = tf.constant(BETA_EPSILON, x.dtype)
+            x = tf.clip_by_value(x, self.support.low + eps, self.support.high - eps)
+        return -distribution.log_prob(x)
+
+
+#: The likelihood registry.
+LIKELIHOODS: Registry[Likelihood] = Registry("likelihood")
+
+LIKELIHOODS.register(
+    "bernoulli",
+    Likelihood(
+        name="bernoulli",
+        layer=tfpl.IndependentBernoulli,
+        support=Support(binary=True),
+        preprocess=_binarise,
+        description="independent Bernoulli per pixel, for binarised images",
+    ),
+)
+LIKELIHOODS.register(
+    "beta",
+    Likelihood(
+        name="beta",
+        layer=IndependentBeta,
+        support=Support(open=True),
+        preprocess=_open_interval,
+        description="independent Beta per pixel on (0, 1), the course's decoder",
+    ),
+)
+LIKELIHOODS.register(
+    "continuous_bernoulli",
+    Likelihood(
+        name="continuous_bernoulli",
+        layer=IndependentContinuousBernoulli,
+        support=Support(open=True),
+        preprocess=_open_interval,
+        description="normalised continuous Bernoulli per pixel on [0, 1]",
+    ),
+)
+
+
+def get_likelihood(name: str) -> Likelihood:
+    """Looks up a likelihood by name; unknown names raise ``ValueError``."""
+    return LIKELIHOODS.get(name)

@@ -1,0 +1,186 @@
+r"""The VAE model and :func:`build_vae`.
+
+``VAE`` is a ``tf_keras.Model`` whose call returns the decoder's output
+distribution. Its compiled loss is the likelihood's negative log-prob applied
+directly to that distribution; the KL arrives through the encoder's TFP layer (or
+activity regulariser), scaled per example (see :mod:`tfpvae.divergences`). The
+training and test steps therefore minimise the per-example negative ELBO
+
+.. math:: \mathcal{L} = \frac1B\sum_{i=1}^B \big[-\log p(x_i|z_i)\big]
+    + \beta\,\frac1B\sum_{i=1}^B \mathrm{KL}(q(z|x_i)\,\|\,p(z)),
+
+and log ``rate`` (unweighted mean KL) and ``distortion`` (mean NLL) beside it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tfpvae._backend import tf, tfd, tfk
+from tfpvae.config import VAEConfig
+from tfpvae.decoders import build_decoder
+from tfpvae.divergences import KLTerm
+from tfpvae.encoders import build_encoder, resolve_prior
+from tfpvae.likelihoods import Likelihood, get_likelihood
+
+
+class VAE(tfk.Model):
+    """A variational autoencoder ``x → q(z|x) → z → p(x|z)``.
+
+    Args:
+        config: The validated configuration it was built from.
+        encoder: Model ``x → q(z|x)`` with the KL attached.
+        decoder: Model ``z → p(x|z)``.
+        **kwargs: Passed to ``tf_keras.Model``.
+
+    Attributes:
+        encoder, decoder: The two halves.
+        prior: p(z).
+        likelihood: The registered :class:`~tfpvae.likelihoods.Likelihood`.
+        kl_weight: β as a ``tf.Variable`` (assign to anneal).
+        config: The :class:`~tfpvae.config.VAEConfig`.
+    """
+
+    def __init__(self, config: VAEConfig, encoder: tfk.Model, decoder: tfk.Model, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.encoder = encoder
+        self.decoder = decoder
+        self.loss_tracker = tfk.metrics.Mean(name="loss")
+        self.rate_tracker = tfk.metrics.Mean(name="rate")
+        self.distortion_tracker = tfk.metrics.Mean(name="distortion")
+
+    @property
+    def prior(self) -> tfd.Distribution:
+        return self.encoder.prior
+
+    @property
+    def likelihood(self) -> Likelihood:
+        return get_likelihood(self.config.likelihood)
+
+    @property
+    def kl_term(self) -> KLTerm:
+        return self.encoder.kl_term
+
+    @property
+    def kl_weight(self) -> tf.Variable:
+        return self.kl_term.kl_weight
+
+    def call(self, x: tf.Tensor, training: bool | None = None) -> tfd.Distribution:
+        """Returns p(x|z) with z drawn from q(z|x) (one draw per image)."""
+        approx_posterior = self.encoder(x, training=training)
+        z = tf.convert_to_tensor(approx_posterior)  # the same draw the KL test point used
+        return self.decoder(z, training=training)
+
+    @property
+    def metrics(self) -> list:
+        return [self.loss_tracker, self.rate_tracker, self.distortion_tracker]
+
+    def _step_terms(self, data: Any, training: bool) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Forward pass; returns (loss, rate, distortion), each a batch mean."""
+        x, y, sample_weight = tfk.utils.unpack_x_y_sample_weight(data)
+        if sample_weight is not None:
+            raise ValueError("tfpvae's VAE does not support sample weights")
+        y = x if y is None else y
+        likelihood_dist = self(x, training=training)
+        distortion = tf.reduce_mean(self.loss(y, likelihood_dist))  # mean −log p(x|z)
+        kl_penalty = tf.add_n(self.losses)  # β × mean KL, from the TFP layer
+        rate = self.kl_term.last_rate
+        return distortion + kl_penalty, rate, distortion
+
+    def _update_trackers(self, loss: tf.Tensor, rate: tf.Tensor, distortion: tf.Tensor, data):
+        x = tfk.utils.unpack_x_y_sample_weight(data)[0]
+        batch = tf.cast(tf.shape(x)[0], loss.dtype)
+        # Weighting by batch size makes epoch values true per-example means.
+        self.loss_tracker.update_state(loss, sample_weight=batch)
+        self.rate_tracker.update_state(rate, sample_weight=batch)
+        self.distortion_tracker.update_state(distortion, sample_weight=batch)
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data: Any) -> dict[str, tf.Tensor]:
+        with tf.GradientTape() as tape:
+            loss, rate, distortion = self._step_terms(data, training=True)
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables, strict=True))
+        return self._update_trackers(loss, rate, distortion, data)
+
+    def test_step(self, data: Any) -> dict[str, tf.Tensor]:
+        loss, rate, distortion = self._step_terms(data, training=False)
+        return self._update_trackers(loss, rate, distortion, data)
+
+    def get_config(self) -> dict:
+        return self.config.to_dict()
+
+
+def build_vae(
+    likelihood: str = "beta",
+    latent_dim: int = 2,
+    hidden_units: tuple[int, ...] = (256, 64),
+    input_shape: tuple[int, ...] = (28, 28),
+    architecture: str = "mlp",
+    posterior: str = "full",
+    kl: str = "add_loss",
+    use_exact_kl: bool = False,
+    kl_weight: float = 1.0,
+    kl_samples: int = 1,
+    prior: tfd.Distribution | None = None,
+    learning_rate: float = 1e-3,
+    **config_fields: Any,
+) -> VAE:
+    """Builds and compiles a VAE the way the course does, with a per-example ELBO.
+
+    Args:
+        likelihood: ``"beta"``, ``"bernoulli"`` or ``"continuous_bernoulli"``.
+        latent_dim: Size of z.
+        hidden_units: Encoder Dense widths; mirrored in the decoder.
+        input_shape: Image shape, e.g. ``(28, 28)`` or ``(8, 8)``.
+        architecture: ``"mlp"`` or ``"conv"``.
+        posterior: ``"full"`` (MultivariateNormalTriL) or ``"diag"`` (IndependentNormal).
+        kl: ``"add_loss"`` (KLDivergenceAddLoss) or ``"regularizer"`` (KLDivergenceRegularizer).
+        use_exact_kl: Closed-form KL instead of sampling.
+        kl_weight: β.
+        kl_samples: Test points per example for the sampled KL.
+        prior: Any ``tfd.Distribution`` over ``R^latent_dim``; ``None`` is N(0, I).
+        learning_rate: Adam's step size.
+        **config_fields: Further :class:`~tfpvae.config.VAEConfig` fields (``conv_filters``).
+
+    Returns:
+        A compiled :class:`VAE`. ``vae(x)`` is p(x|z); ``vae.encoder(x)`` is q(z|x).
+
+    Raises:
+        ValueError: On an unknown name or an invalid value.
+
+    Example:
+        >>> vae = build_vae(likelihood="beta", input_shape=(8, 8))
+        >>> vae(np.full((4, 8, 8), 0.5, "float32")).event_shape
+        TensorShape([8, 8])
+    """
+    config = VAEConfig(
+        likelihood=likelihood,
+        latent_dim=latent_dim,
+        hidden_units=tuple(hidden_units),
+        input_shape=tuple(input_shape),
+        architecture=architecture,
+        posterior=posterior,
+        kl=kl,
+        use_exact_kl=use_exact_kl,
+        kl_weight=kl_weight,
+        kl_samples=kl_samples,
+        learning_rate=learning_rate,
+        **config_fields,
+    )
+    return build_vae_from_config(config, prior=prior)
+
+
+def build_vae_from_config(config: VAEConfig, prior: tfd.Distribution | None = None) -> VAE:
+    """Builds and compiles a :class:`VAE` from a :class:`~tfpvae.config.VAEConfig`."""
+    prior = resolve_prior(config, prior)
+    encoder = build_encoder(config, prior=prior)
+    decoder = build_decoder(config)
+    vae = VAE(config, encoder, decoder, name="vae")
+    vae.compile(
+        optimizer=tfk.optimizers.Adam(learning_rate=config.learning_rate),
+        loss=vae.likelihood.negative_log_prob,
+    )
+    vae.build((None, *config.input_shape))
+    return vae
