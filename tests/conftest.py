@@ -10,8 +10,8 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tfpvae._backend import tf, tfk  # noqa: E402
-from tfpvae.data import load_dataset, prepare  # noqa: E402
+from tfpvae._backend import tf, tfk
+from tfpvae.data import load_dataset, prepare
 
 REPO = Path(__file__).resolve().parents[1]
 #: The real 2,000-image Fashion-MNIST sample in Keras's cache layout (CI has it).
@@ -49,3 +49,19 @@ def numpy_softplus(a: np.ndarray) -> np.ndarray:
 
 
 __all__ = ["HAS_FASHION_SAMPLE", "SHARED_CACHE", "needs_fashion_sample", "numpy_softplus", "tf"]
+
+
+def shift_posterior(vae, offset: float = 1.5) -> None:
+    """Moves q(z|x)'s mean away from the prior's so that the KL is several nats."""
+    layer = vae.encoder.get_layer("posterior_params")
+    kernel, bias = layer.get_weights()
+    bias[: vae.config.latent_dim] += offset
+    layer.set_weights([kernel, bias])
+
+
+def continuous_bernoulli_log_pdf(x: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """Closed form: log C(λ) + x log λ + (1−x) log(1−λ), C(λ) = 2 artanh(1−2λ)/(1−2λ)."""
+    t = 1.0 - 2.0 * lam
+    safe = np.where(np.abs(t) < 1e-6, 1e-6, t)
+    log_norm = np.where(np.abs(t) < 1e-6, np.log(2.0), np.log(2.0 * np.arctanh(safe) / safe))
+    return log_norm + x * np.log(lam) + (1.0 - x) * np.log1p(-lam)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import numpy_softplus
+from conftest import continuous_bernoulli_log_pdf, numpy_softplus
 from scipy import stats
 
 import tfpvae
@@ -27,7 +27,11 @@ RNG = np.random.default_rng(0)
 
 @pytest.mark.parametrize(
     ("name", "base"),
-    [("bernoulli", tfd.Bernoulli), ("beta", tfd.Beta), ("continuous_bernoulli", tfd.ContinuousBernoulli)],
+    [
+        ("bernoulli", tfd.Bernoulli),
+        ("beta", tfd.Beta),
+        ("continuous_bernoulli", tfd.ContinuousBernoulli),
+    ],
 )
 @pytest.mark.parametrize("architecture", ["mlp", "conv"])
 def test_decoder_distribution_types_and_shapes(name, base, architecture) -> None:
@@ -73,12 +77,6 @@ def test_bernoulli_log_prob_matches_scipy() -> None:
     p = 1.0 / (1.0 + np.exp(-logits.astype(np.float64).reshape(4, *EVENT)))
     expected = stats.bernoulli.logpmf(x, p).sum(axis=(1, 2))
     np.testing.assert_allclose(dist.log_prob(x).numpy(), expected, rtol=1e-5, atol=1e-4)
-
-
-def continuous_bernoulli_log_pdf(x: np.ndarray, lam: np.ndarray) -> np.ndarray:
-    """Closed form: log C(λ) + x log λ + (1−x) log(1−λ), C(λ) = 2 artanh(1−2λ)/(1−2λ)."""
-    log_norm = np.log(2.0 * np.arctanh(1.0 - 2.0 * lam) / (1.0 - 2.0 * lam))
-    return log_norm + x * np.log(lam) + (1.0 - x) * np.log1p(-lam)
 
 
 def test_continuous_bernoulli_log_prob_matches_closed_form() -> None:

@@ -15,9 +15,9 @@ import os
 # Quieten TensorFlow's C++ start-up banner unless the user chose a level.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402
-import tensorflow_probability as tfp  # noqa: E402
-import tf_keras  # noqa: E402
+import tensorflow as tf
+import tensorflow_probability as tfp
+import tf_keras
 
 tfd = tfp.distributions
 tfb = tfp.bijectors

@@ -82,7 +82,9 @@ class VAEConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+        }
 
     def to_json(self) -> str:
         """The config as pretty JSON."""

@@ -61,7 +61,7 @@ def _keras_loader(module_name: str) -> Callable[[str | None], tuple[Split, Split
         module = getattr(tfk.datasets, module_name)
         try:
             return module.load_data(cache_dir=cache_dir)
-        except Exception as err:  # noqa: BLE001 - get_file raises many kinds
+        except Exception as err:
             where = cache_dir or "~/.keras"
             raise DatasetUnavailableError(
                 f"could not load {module_name!r} from {where} or download it ({err}). "
@@ -147,6 +147,7 @@ def prepare(x: np.ndarray, likelihood: str = "beta", **options) -> np.ndarray:
     if not (np.issubdtype(x.dtype, np.integer) and x.size and x.min() >= 0 and x.max() <= 255):
         raise ValueError(
             "prepare expects raw integer pixels in 0..255 (e.g. uint8 from load_dataset), "
-            f"got dtype {x.dtype}" + (f" with range [{x.min()}, {x.max()}]" if x.size else " (empty)")
+            f"got dtype {x.dtype}"
+            + (f" with range [{x.min()}, {x.max()}]" if x.size else " (empty)")
         )
     return get_likelihood(likelihood).preprocess(x, **options)

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import SHARED_CACHE, needs_fashion_sample
+
+from tfpvae import data
+from tfpvae.data import CACHE_ENV, DatasetUnavailableError, class_names, load_dataset, prepare
+
+
+def test_digits_is_offline_with_a_fixed_split(digits) -> None:
+    (x_train, y_train), (x_test, _) = digits
+    assert x_train.shape == (1438, 8, 8) and x_test.shape == (359, 8, 8)
+    assert x_train.dtype == np.uint8 and x_train.max() == 255 and x_train.min() == 0
+    assert set(np.unique(y_train)) == set(range(10))
+    (x_again, _), (x_test_again, _) = load_dataset("digits")
+    np.testing.assert_array_equal(x_again, x_train)
+    np.testing.assert_array_equal(x_test_again, x_test)
+
+
+def test_prepare_open_interval_is_the_course_dequantisation() -> None:
+    x = np.array([[0, 128, 255]], np.uint8)
+    for name in ("beta", "continuous_bernoulli"):
+        out = prepare(x, name)
+        assert out.dtype == np.float32
+        np.testing.assert_allclose(out, [[0.5 / 256, 128.5 / 256, 255.5 / 256]])
+        assert out.min() > 0 and out.max() < 1
+
+
+def test_prepare_bernoulli_threshold_and_sampling() -> None:
+    x = np.array([[0, 127, 128, 255]], np.uint8)
+    np.testing.assert_array_equal(prepare(x, "bernoulli"), [[0, 0, 1, 1]])
+    grey = np.full((200, 200), 64, np.uint8)  # p = 64/255
+    sampled = prepare(grey, "bernoulli", binarize="sample", seed=1)
+    p = 64 / 255
+    assert set(np.unique(sampled)) == {0.0, 1.0}
+    assert abs(sampled.mean() - p) < 4 * np.sqrt(p * (1 - p) / grey.size)
+    np.testing.assert_array_equal(sampled, prepare(grey, "bernoulli", binarize="sample", seed=1))
+    with pytest.raises(ValueError, match="binarize must be"):
+        prepare(x, "bernoulli", binarize="round")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.array([[0.1, 0.5]], np.float32),
+        np.array([[-1, 3]]),
+        np.array([[0, 300]]),
+        np.zeros((0, 2), np.uint8),
+    ],
+)
+def test_prepare_rejects_non_pixel_input(bad) -> None:
+    with pytest.raises(ValueError, match=r"prepare expects raw integer pixels in 0\.\.255"):
+        prepare(bad, "beta")
+
+
+def test_class_names() -> None:
+    assert class_names("fashion_mnist")[9] == "Ankle boot"
+    assert len(class_names("digits")) == 10
+    with pytest.raises(ValueError, match="unknown dataset 'cifar'"):
+        load_dataset("cifar")
+
+
+def test_failed_download_says_how_to_point_at_a_cache(monkeypatch, tmp_path) -> None:
+    def offline(cache_dir=None):
+        raise OSError("URL fetch failure: no network")
+
+    monkeypatch.setattr(data.tfk.datasets.fashion_mnist, "load_data", offline)
+    with pytest.raises(DatasetUnavailableError, match=f"cache_dir=.*{CACHE_ENV}.*'digits'"):
+        load_dataset("fashion_mnist", cache_dir=tmp_path)
+
+
+def test_cache_dir_defaults_to_the_environment(monkeypatch, tmp_path) -> None:
+    seen = {}
+
+    def fake(cache_dir=None):
+        seen["cache_dir"] = cache_dir
+        return (np.zeros((1, 28, 28), np.uint8), np.zeros(1)), (np.zeros((1, 28, 28)), np.zeros(1))
+
+    monkeypatch.setattr(data.tfk.datasets.mnist, "load_data", fake)
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    load_dataset("mnist")
+    assert seen["cache_dir"] == str(tmp_path)
+
+
+@needs_fashion_sample
+def test_real_fashion_mnist_sample_loads_offline(monkeypatch) -> None:
+    monkeypatch.setenv(CACHE_ENV, str(SHARED_CACHE))
+    (x_train, y_train), (x_test, y_test) = load_dataset("fashion_mnist")
+    assert x_train.shape == (1600, 28, 28) and x_test.shape == (400, 28, 28)
+    assert x_train.dtype == np.uint8 and y_train.shape == (1600,)
+    assert set(np.unique(y_test)) == set(range(10))
