@@ -72,6 +72,14 @@ class VAE(tfk.Model):
         z = tf.convert_to_tensor(approx_posterior)  # the same draw the KL test point used
         return self.decoder(z, training=training)
 
+    def encode(self, x: tf.Tensor) -> tf.Tensor:
+        """Latent codes: the posterior mean E[z | x], ``[batch, latent_dim]``."""
+        return self.encoder(x, training=False).mean()
+
+    def decode(self, z: tf.Tensor) -> tf.Tensor:
+        """Images: the likelihood's mean E[x | z], ``[batch, *input_shape]``."""
+        return self.decoder(z, training=False).mean()
+
     @property
     def metrics(self) -> list:
         return [self.loss_tracker, self.rate_tracker, self.distortion_tracker]

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+import numpy as np
+
+import tfpvae
+from tfpvae.autoencoder import build_autoencoder
+
+
+def test_autoencoder_trains_and_shares_the_vae_api(digits_beta) -> None:
+    x_train, x_test = digits_beta
+    ae = build_autoencoder(input_shape=(8, 8), hidden_units=(32,))
+    vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(32,))
+    before = ae.evaluate(x_test, x_test, verbose=0)
+    ae.fit(x_train, x_train, epochs=3, batch_size=32, verbose=0)
+    assert ae.evaluate(x_test, x_test, verbose=0) < before - 3.0
+    z = np.zeros((3, 2), "float32")
+    for model in (ae, vae):
+        assert model.encode(x_test[:3]).shape == (3, 2)
+        images = np.asarray(model.decode(z))
+        assert images.shape == (3, 8, 8) and images.min() >= 0 and images.max() <= 1
+    # Its encoder is a deterministic map: the same image gives the same code.
+    np.testing.assert_array_equal(ae.encode(x_test[:2]), ae.encode(x_test[:2]))

@@ -1,0 +1,109 @@
+"""The ``tfpvae`` command line, run in-process and as a real console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import SHARED_CACHE, needs_fashion_sample
+
+from tfpvae.cli import main
+
+FIGURES = {
+    "examples", "reconstructions", "prior_samples", "interpolation", "history",
+    "latent", "manifold", "latent_before_after",
+}  # fmt: skip
+
+
+def _script() -> str:
+    found = shutil.which("tfpvae", path=str(Path(sys.executable).parent))
+    assert found, "the tfpvae console script is not installed"
+    return found
+
+
+def test_train_evaluate_plot_round_trip(tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    config = tmp_path / "run.toml"
+    config.write_text("latent-dim = 2\nhidden_units = [32]\nbeta = 0.5\nepochs = 2\n")
+    code = main(["train", "--config", str(config), "--epochs", "3", "--limit", "300",
+                 "--k", "5", "--warmup-epochs", "2", "--out", str(out), "--quiet"])  # fmt: skip
+    assert code == 0
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["model"]["kl_weight"] == 0.5 and saved["model"]["hidden_units"] == [32]
+    assert saved["train"]["epochs"] == 3  # the flag beats the file
+    history = (out / "history.csv").read_text().splitlines()
+    assert history[0].split(",")[:2] == ["epoch", "beta"] and len(history) == 4
+    assert {p.stem for p in (out / "figures").glob("*.png")} == FIGURES
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["iwae_k"] == 5 and metrics["n_images"] == 300
+
+    assert main(["evaluate", str(out), "--k", "7"]) == 0
+    assert "IWAE k=7" in capsys.readouterr().out
+    assert json.loads((out / "metrics.json").read_text())["iwae_k"] == 7
+    (out / "figures" / "manifold.png").unlink()
+    assert main(["plot", str(out)]) == 0
+    assert (out / "figures" / "manifold.png").is_file()
+
+
+def test_existing_output_is_not_overwritten_without_force(tmp_path, capsys) -> None:
+    (tmp_path / "keep.txt").write_text("precious")
+    assert main(["train", "--epochs", "1", "--limit", "50", "--out", str(tmp_path)]) == 2
+    assert "pass --force" in capsys.readouterr().err
+    assert (tmp_path / "keep.txt").read_text() == "precious"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "--latent-dim", "0", "--out", "X"], "latent_dim must be a positive integer"),
+        (["train", "--beta", "-1", "--out", "X"], "kl_weight must be a finite number >= 0"),
+        (["train", "--epochs", "0", "--out", "X"], "epochs must be a positive integer"),
+        (["evaluate", "nowhere"], "directory does not exist"),
+        (["train", "--config", "missing.toml", "--out", "X"], "cannot read config file"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, message) -> None:
+    argv = [str(tmp_path / a) if a in ("X", "nowhere", "missing.toml") else a for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_bad_config_file(tmp_path, capsys) -> None:
+    bad = tmp_path / "c.json"
+    bad.write_text('{"latent_dim": 2, "colour": "red"}')
+    assert main(["train", "--config", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert "unknown option(s)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "plot"])
+def test_help_is_useful(command) -> None:
+    result = subprocess.run([_script(), command, "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert "usage: tfpvae " + command in result.stdout
+    if command == "train":
+        for option in ("--likelihood", "--exact-kl", "--beta", "--kl-samples", "--config"):
+            assert option in result.stdout
+
+
+@needs_fashion_sample
+def test_console_script_on_the_fashion_mnist_sample(tmp_path) -> None:
+    out = tmp_path / "x"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    train = subprocess.run(
+        [_script(), "train", "--dataset", "fashion_mnist", "--cache-dir", str(SHARED_CACHE),
+         "--likelihood", "beta", "--epochs", "1", "--k", "10", "--out", str(out)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert train.returncode == 0, train.stderr[-2000:]
+    assert "training" in train.stderr  # the progress bar
+    evaluate = subprocess.run(
+        [_script(), "evaluate", str(out), "--k", "20"], capture_output=True, text=True, env=env
+    )
+    assert evaluate.returncode == 0, evaluate.stderr[-2000:]
+    assert "held-out fashion_mnist (400 images, 784 dims)" in evaluate.stdout

@@ -1,0 +1,63 @@
+"""Every figure renders to a PNG that is not blank."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from PIL import Image
+
+import tfpvae
+from tfpvae import plots
+from tfpvae.data import DIGIT_CLASSES
+
+
+@pytest.fixture(scope="module")
+def model_and_data(digits, digits_beta):
+    vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(16,), latent_dim=3)
+    x = digits_beta[1][:60]
+    vae.fit(x, x, epochs=1, verbose=0)
+    return vae, x, digits[1][1][:60]
+
+
+def assert_not_blank(fig) -> None:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=50)
+    plt.close(fig)
+    pixels = np.asarray(Image.open(buffer).convert("L"), dtype=float)
+    assert pixels.std() > 5.0  # more than a flat background
+    assert (pixels < 128).mean() > 0.01  # some dark ink drawn
+
+
+def test_every_figure_renders(model_and_data, tmp_path) -> None:
+    vae, x, y = model_and_data
+    history = {
+        "loss": [3, 2, 1],
+        "rate": [1, 2, 2],
+        "distortion": [2, 0, -1],
+        "val_loss": [3, 2, 2],
+    }
+    figures = [
+        plots.plot_examples(x, y, DIGIT_CLASSES),
+        plots.plot_latent(vae, x, y, DIGIT_CLASSES),
+        plots.plot_latent_before_after(vae.encode(x), vae.encode(x) * 2, y, DIGIT_CLASSES),
+        plots.plot_reconstructions(vae, x),
+        plots.plot_manifold(vae, n=5, dims=(1, 2)),
+        plots.plot_interpolation(vae, x[0], x[1], steps=5),
+        plots.plot_prior_samples(vae, n=8),
+        plots.plot_history(history),
+    ]
+    for fig in figures:
+        assert_not_blank(fig)
+    gif = plots.save_interpolation_gif(vae, x[0], x[1], tmp_path / "a.gif", steps=6)
+    with Image.open(gif) as image:
+        assert image.n_frames == 10  # 6 out, 4 back
+
+
+def test_latent_grid_is_a_plane_of_prior_quantiles() -> None:
+    grid = plots.latent_grid(3, 4, dims=(1, 3), edge=0.1)
+    assert grid.shape == (9, 4)
+    assert np.all(grid[:, [0, 2]] == 0)
+    np.testing.assert_allclose(sorted(set(np.round(grid[:, 1], 4))), [-1.2816, 0.0, 1.2816])

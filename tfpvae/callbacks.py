@@ -1,0 +1,79 @@
+"""Keras callbacks: KL warm-up and a tqdm progress bar."""
+
+from __future__ import annotations
+
+from tqdm.auto import tqdm
+
+from tfpvae._backend import tfk
+
+
+class KLWarmUp(tfk.callbacks.Callback):
+    r"""Anneals β linearly from 0 to its target over the first ``epochs`` epochs.
+
+    At epoch e (counting from 0) the model trains with
+    :math:`\beta_e = \beta \cdot \min(1, e / N)`, so epoch 0 uses β = 0 and
+    epoch N onward the target. The β of each epoch is logged as ``beta``.
+
+    Args:
+        epochs: N, the warm-up length; 0 disables it.
+        target: The final β; defaults to the model's configured ``kl_weight``.
+    """
+
+    def __init__(self, epochs: int, target: float | None = None) -> None:
+        super().__init__()
+        if epochs < 0:
+            raise ValueError(f"warm-up epochs must be >= 0, got {epochs}")
+        self.epochs = epochs
+        self.target = target
+
+    def beta_at(self, epoch: int) -> float:
+        """β for a 0-based epoch."""
+        target = self.model.config.kl_weight if self.target is None else self.target
+        return target if self.epochs == 0 else target * min(1.0, epoch / self.epochs)
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.model.kl_weight.assign(self.beta_at(epoch))
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None:
+            logs["beta"] = float(self.model.kl_weight.numpy())
+
+
+class TqdmProgress(tfk.callbacks.Callback):
+    """One tqdm bar over all training batches, showing loss, rate and distortion.
+
+    Args:
+        epochs: Epochs planned, for the bar's total.
+        steps_per_epoch: Batches per epoch.
+        initial_epoch: Epochs already done (when resuming).
+        **tqdm_kwargs: Passed to ``tqdm``.
+    """
+
+    def __init__(self, epochs: int, steps_per_epoch: int, initial_epoch: int = 0, **tqdm_kwargs):
+        super().__init__()
+        self.total = epochs * steps_per_epoch
+        self.initial = initial_epoch * steps_per_epoch
+        self.tqdm_kwargs = tqdm_kwargs
+        self.bar: tqdm | None = None
+        self.epoch = initial_epoch
+
+    def on_train_begin(self, logs=None) -> None:
+        self.bar = tqdm(total=self.total, initial=self.initial, unit="batch", **self.tqdm_kwargs)
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        self.bar.update(1)
+        if logs and batch % 10 == 0:
+            self.bar.set_postfix(
+                epoch=self.epoch + 1, **{k: f"{float(v):.2f}" for k, v in logs.items()}
+            )
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        if logs:
+            self.bar.set_postfix(epoch=epoch + 1, **{k: f"{float(v):.2f}" for k, v in logs.items()})
+
+    def on_train_end(self, logs=None) -> None:
+        if self.bar is not None:
+            self.bar.close()

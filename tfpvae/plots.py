@@ -1,0 +1,208 @@
+"""The course's pictures. Every function returns a ``matplotlib.figure.Figure``.
+
+Models are used through ``encode``/``decode`` (posterior and likelihood means) and
+``decoder(z).sample()``, so the VAE and the autoencoder plot with the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+from matplotlib.figure import Figure
+from scipy.stats import norm
+
+PALETTE = "colorblind"
+
+
+def _np(t) -> np.ndarray:
+    return t.numpy() if hasattr(t, "numpy") else np.asarray(t)
+
+
+def _show(ax, image: np.ndarray, title: str | None = None) -> None:
+    image = np.clip(_np(image), 0.0, 1.0) if image.dtype != np.uint8 else image
+    ax.imshow(
+        image,
+        cmap=None if image.ndim == 3 else "gray",
+        vmin=0,
+        vmax=255 if image.dtype == np.uint8 else 1,
+    )
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=8)
+
+
+def _grid(rows: int, cols: int, size: float = 1.2) -> tuple[Figure, np.ndarray]:
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size), squeeze=False)
+    return fig, axes
+
+
+def plot_examples(
+    x: np.ndarray, y: np.ndarray, class_names: Sequence[str], n: int = 16, cols: int = 8
+) -> Figure:
+    """A grid of images, each titled with its class name."""
+    n = min(n, len(x))
+    rows = -(-n // cols)
+    fig, axes = _grid(rows, cols, 1.4)
+    for i, ax in enumerate(axes.flat):
+        if i < n:
+            _show(ax, x[i], class_names[int(y[i])])
+        else:
+            ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def _scatter(ax, z: np.ndarray, y: np.ndarray, class_names: Sequence[str], legend: bool) -> None:
+    labels = np.asarray([class_names[int(c)] for c in y])
+    sns.scatterplot(
+        x=z[:, 0], y=z[:, 1], hue=labels, hue_order=list(class_names), palette=PALETTE,
+        s=8, linewidth=0, ax=ax, legend=legend,
+    )  # fmt: skip
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    if legend:
+        ax.legend(fontsize=7, markerscale=2, loc="center left", bbox_to_anchor=(1.0, 0.5))
+
+
+def plot_latent(model, x: np.ndarray, y: np.ndarray, class_names: Sequence[str]) -> Figure:
+    """The posterior means of ``x`` in the first two latent dimensions, by class."""
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    _scatter(ax, _np(model.encode(x)), y, class_names, legend=True)
+    ax.set_title("Latent means by class")
+    fig.tight_layout()
+    return fig
+
+
+def plot_latent_before_after(
+    z_before: np.ndarray, z_after: np.ndarray, y: np.ndarray, class_names: Sequence[str]
+) -> Figure:
+    """The course's comparison of the encodings before and after training."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for ax, z, title in zip(
+        axes, (z_before, z_after), ("Before training", "After training"), strict=True
+    ):
+        _scatter(ax, _np(z), y, class_names, legend=ax is axes[-1])
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_reconstructions(vae, x: np.ndarray, n: int = 8) -> Figure:
+    """Rows of originals, reconstruction means and reconstruction samples."""
+    x = x[:n]
+    dist = vae(x)
+    rows = (("original", x), ("mean", _np(dist.mean())), ("sample", _np(dist.sample())))
+    fig, axes = _grid(3, len(x))
+    for r, (name, images) in enumerate(rows):
+        for c in range(len(x)):
+            _show(axes[r, c], images[c])
+        axes[r, 0].text(-0.1, 0.5, name, transform=axes[r, 0].transAxes, ha="right", va="center")
+    fig.tight_layout()
+    return fig
+
+
+def latent_grid(
+    n: int, latent_dim: int, dims: tuple[int, int] = (0, 1), edge: float = 0.05
+) -> np.ndarray:
+    """``n × n`` latent points through ``norm.ppf`` on a plane of two dimensions.
+
+    Points are equally spaced in prior probability (from ``edge`` to ``1 - edge``),
+    other dimensions are held at the prior mean, 0. Returns ``[n * n, latent_dim]``.
+    """
+    quantiles = norm.ppf(np.linspace(edge, 1.0 - edge, n))
+    grid = np.zeros((n, n, latent_dim), np.float32)
+    grid[..., dims[0]] = quantiles[None, :]
+    grid[..., dims[1]] = quantiles[::-1, None]  # top row = largest value
+    return grid.reshape(n * n, latent_dim)
+
+
+def plot_manifold(model, n: int = 15, dims: tuple[int, int] = (0, 1)) -> Figure:
+    """The decoded latent manifold on a grid; for latent_dim > 2, a plane through ``dims``."""
+    latent_dim = model.config.latent_dim
+    images = _np(model.decode(latent_grid(n, latent_dim, dims)))
+    fig, axes = _grid(n, n, 0.5)
+    for ax, image in zip(axes.flat, images, strict=True):
+        _show(ax, image)
+    fig.suptitle(f"Decoded means on $z_{dims[0] + 1}$ × $z_{dims[1] + 1}$ (norm.ppf grid)")
+    fig.subplots_adjust(wspace=0.02, hspace=0.02)
+    return fig
+
+
+def interpolate(model, x_a: np.ndarray, x_b: np.ndarray, steps: int = 10) -> np.ndarray:
+    """Decoded means along the straight line between the codes of two images."""
+    z = _np(model.encode(np.stack([x_a, x_b])))
+    t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
+    return _np(model.decode((1.0 - t) * z[0] + t * z[1]))
+
+
+def plot_interpolation(model, x_a: np.ndarray, x_b: np.ndarray, steps: int = 10) -> Figure:
+    """A strip from ``x_a`` to ``x_b`` through the latent space, ends included."""
+    frames = interpolate(model, x_a, x_b, steps)
+    fig, axes = _grid(1, steps + 2)
+    _show(axes[0, 0], x_a, "A")
+    for i, frame in enumerate(frames):
+        _show(axes[0, i + 1], frame)
+    _show(axes[0, -1], x_b, "B")
+    fig.tight_layout()
+    return fig
+
+
+def save_interpolation_gif(
+    model, x_a: np.ndarray, x_b: np.ndarray, path: str | Path, steps: int = 20, scale: int = 4
+) -> Path:
+    """Writes the interpolation (there and back) as an animated GIF with Pillow."""
+    from PIL import Image
+
+    frames = interpolate(model, x_a, x_b, steps)
+    frames = np.concatenate([frames, frames[-2:0:-1]])  # there and back, ends not repeated
+    images = []
+    for frame in frames:
+        array = (np.clip(frame, 0.0, 1.0) * 255).astype(np.uint8)
+        image = Image.fromarray(array)
+        images.append(image.resize((image.width * scale, image.height * scale), Image.NEAREST))
+    path = Path(path)
+    images[0].save(path, save_all=True, append_images=images[1:], duration=80, loop=0)
+    return path
+
+
+def plot_prior_samples(vae, n: int = 16, cols: int = 8, seed: int = 0) -> Figure:
+    """Images decoded from z ~ p(z): the means, and one sample each beneath."""
+    z = vae.prior.sample(n, seed=seed)
+    dist = vae.decoder(z)
+    means, samples = _np(dist.mean()), _np(dist.sample(seed=seed))
+    rows = 2 * (-(-n // cols))
+    fig, axes = _grid(rows, cols)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        _show(axes[2 * r, c], means[i])
+        _show(axes[2 * r + 1, c], samples[i])
+    fig.suptitle("Prior samples: mean (upper) and sample (lower)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(history: dict[str, Sequence[float]]) -> Figure:
+    """Training curves of loss, rate and distortion, train and validation."""
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    for ax, name in zip(axes, ("loss", "rate", "distortion"), strict=True):
+        for prefix, style in (("", "-"), ("val_", "--")):
+            values = history.get(prefix + name)
+            if values is not None and len(values):
+                epochs = np.arange(1, len(values) + 1)
+                ax.plot(
+                    epochs,
+                    values,
+                    style,
+                    marker="o",
+                    ms=3,
+                    label="validation" if prefix else "train",
+                )
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,137 @@
+"""Save and load a VAE as its config plus its weights.
+
+TFP's ``DistributionLambda`` layers serialise their Python functions with pickle,
+which breaks across versions and for closures. tfpvae never serialises the
+layers: a saved model is ``config.json`` (a :class:`~tfpvae.config.VAEConfig`) and
+``model.weights.h5``. Loading rebuilds the model from the config and loads the
+weights into it. Files are written to temporary names and renamed into place, so
+a crash never leaves a half-written model behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+from tfpvae._backend import tfd
+from tfpvae.config import VAEConfig
+from tfpvae.model import VAE, build_vae_from_config
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.weights.h5"
+FORMAT_VERSION = 1
+
+
+class ModelFileError(ValueError):
+    """A saved model directory is missing, corrupted or does not match its config."""
+
+
+@contextlib.contextmanager
+def _no_lambda_warnings() -> Iterator[None]:
+    """Keras stores each layer's config beside the weights and warns that
+    DistributionLambda's lambdas are not reloadable; tfpvae never reloads them."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*includes a `lambda`")
+        yield
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Writes ``text`` to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save(vae: VAE, directory: str | os.PathLike, extra: dict | None = None) -> Path:
+    """Saves ``vae``'s config and weights into ``directory``.
+
+    Args:
+        vae: The model.
+        directory: Created if missing. Existing model files are replaced atomically.
+        extra: More JSON-ready entries to keep beside the model config (the CLI
+            stores its training options here).
+
+    Returns:
+        The directory.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "model": vae.config.to_dict(),
+        "custom_prior": vae.encoder.prior.name != "prior",
+        **(extra or {}),
+    }
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".weights.h5")
+    os.close(fd)
+    try:
+        with _no_lambda_warnings():
+            vae.save_weights(tmp)
+        os.replace(tmp, directory / WEIGHTS_FILE)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    atomic_write_text(directory / CONFIG_FILE, json.dumps(payload, indent=2, sort_keys=True))
+    return directory
+
+
+def read_config(directory: str | os.PathLike) -> dict:
+    """Reads and checks ``config.json`` of a saved model; returns the whole payload."""
+    path = Path(directory) / CONFIG_FILE
+    if not Path(directory).is_dir():
+        raise ModelFileError(f"no saved model at {directory}: the directory does not exist")
+    if not path.is_file():
+        raise ModelFileError(f"no saved model at {directory}: {CONFIG_FILE} is missing")
+    try:
+        payload = json.loads(path.read_text())
+        VAEConfig.from_dict(payload["model"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise ModelFileError(f"{path} is not a valid tfpvae config: {err}") from None
+    return payload
+
+
+def load(directory: str | os.PathLike, prior: tfd.Distribution | None = None) -> VAE:
+    """Rebuilds a saved VAE from its config and loads its weights.
+
+    Args:
+        directory: A directory written by :func:`save` or ``tfpvae train``.
+        prior: The prior, required when the model was saved with a custom one.
+
+    Returns:
+        The compiled :class:`~tfpvae.VAE`.
+
+    Raises:
+        ModelFileError: If files are missing or corrupted, or the weights do not
+            fit the config.
+    """
+    payload = read_config(directory)
+    if payload.get("custom_prior") and prior is None:
+        raise ModelFileError(
+            f"the model in {directory} was trained with a custom prior; "
+            "pass it as load(..., prior=...)"
+        )
+    config = VAEConfig.from_dict(payload["model"])
+    weights = Path(directory) / WEIGHTS_FILE
+    if not weights.is_file():
+        raise ModelFileError(f"no weights in {directory}: {WEIGHTS_FILE} is missing")
+    vae = build_vae_from_config(config, prior=prior)
+    try:
+        with _no_lambda_warnings():
+            vae.load_weights(weights)
+    except Exception as err:  # h5py and Keras raise several kinds here
+        raise ModelFileError(
+            f"cannot load {weights} into a model built from {CONFIG_FILE} "
+            f"(corrupted file, or weights from a different model shape): {err}"
+        ) from None
+    return vae
