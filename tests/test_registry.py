@@ -33,3 +33,7 @@ def test_build_vae_rejects_unknown_names(field: str, value: str, names: str) -> 
 def test_public_api_is_declared() -> None:
     for name in tfpvae.__all__:
         assert hasattr(tfpvae, name), name
+
+
+def test_readme_quickstart_names_are_public() -> None:
+    from tfpvae import build_vae, load, load_dataset, prepare, save  # noqa: F401
