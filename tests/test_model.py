@@ -89,8 +89,9 @@ MODES = [
 ]
 
 
+@pytest.mark.parametrize("fast_path", [False, True], ids=["tfp-layers", "fast-path"])
 @pytest.mark.parametrize(("likelihood", "kl", "use_exact_kl"), MODES)
-def test_evaluate_equals_per_example_negative_elbo(digits, likelihood, kl, use_exact_kl):
+def test_evaluate_equals_per_example_negative_elbo(digits, likelihood, kl, use_exact_kl, fast_path):
     beta = 0.8
     vae = tfpvae.build_vae(
         likelihood=likelihood,
@@ -99,7 +100,9 @@ def test_evaluate_equals_per_example_negative_elbo(digits, likelihood, kl, use_e
         kl=kl,
         use_exact_kl=use_exact_kl,
         kl_weight=beta,
+        fast_path=fast_path,
     )
+    assert (vae.fast_objective is not None) == fast_path
     shift_posterior(vae)
     x = prepare(digits[1][0][:BATCH], likelihood)
     reference, reference_se, mean_kl = independent_negative_elbo(vae, x, np.random.default_rng(0))

@@ -54,18 +54,23 @@ class TqdmProgress(tfk.callbacks.Callback):
         self.total = epochs * steps_per_epoch
         self.initial = initial_epoch * steps_per_epoch
         self.tqdm_kwargs = tqdm_kwargs
+        self.steps_per_epoch = steps_per_epoch
         self.bar: tqdm | None = None
         self.epoch = initial_epoch
+        self.done_in_epoch = 0
 
     def on_train_begin(self, logs=None) -> None:
         self.bar = tqdm(total=self.total, initial=self.initial, unit="batch", **self.tqdm_kwargs)
 
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
         self.epoch = epoch
+        self.done_in_epoch = 0
 
     def on_train_batch_end(self, batch: int, logs=None) -> None:
-        self.bar.update(1)
-        if logs and batch % 10 == 0:
+        # With steps_per_execution > 1 Keras reports only every k-th batch index.
+        self.bar.update(batch + 1 - self.done_in_epoch)
+        self.done_in_epoch = batch + 1
+        if logs:
             self.bar.set_postfix(
                 epoch=self.epoch + 1, **{k: f"{float(v):.2f}" for k, v in logs.items()}
             )

@@ -15,6 +15,7 @@ from tfpvae._backend import tf, tfd, tfk, tfpl
 from tfpvae.architectures import ARCHITECTURES
 from tfpvae.config import VAEConfig
 from tfpvae.divergences import KL_ATTACHMENTS, KLTerm
+from tfpvae.fastpath import GaussianParams, diag_gaussian, full_gaussian
 from tfpvae.priors import check_prior, standard_normal_prior
 from tfpvae.registry import Registry
 
@@ -33,10 +34,12 @@ class Posterior:
         layer: The ``tfpl`` layer class (``params_size``/``new`` contract).
         default_prior: latent_dim → the N(0, I) prior in a family that has a
             closed-form KL with this posterior.
+        fast_params: The layer's parameter map as plain ops (see ``tfpvae.fastpath``).
     """
 
     layer: type
     default_prior: Callable[[int], tfd.Distribution]
+    fast_params: Callable[[tf.Tensor, int], GaussianParams]
 
     def params_size(self, latent_dim: int) -> int:
         """Numbers the encoder must emit for this family."""
@@ -45,8 +48,12 @@ class Posterior:
 
 #: Posterior registry.
 POSTERIORS: Registry[Posterior] = Registry("posterior")
-POSTERIORS.register("full", Posterior(tfpl.MultivariateNormalTriL, standard_normal_prior))
-POSTERIORS.register("diag", Posterior(tfpl.IndependentNormal, _independent_standard_normal))
+POSTERIORS.register(
+    "full", Posterior(tfpl.MultivariateNormalTriL, standard_normal_prior, full_gaussian)
+)
+POSTERIORS.register(
+    "diag", Posterior(tfpl.IndependentNormal, _independent_standard_normal, diag_gaussian)
+)
 
 
 def _check_exact_kl(posterior: Posterior, latent_dim: int, prior: tfd.Distribution) -> None:
@@ -99,6 +106,7 @@ def build_encoder(
         TensorShape([2])
     """
     config = (config or VAEConfig()).replace(**overrides) if overrides else config or VAEConfig()
+    user_prior = prior
     prior = resolve_prior(config, prior)
     kl_term = kl_term or KLTerm(prior, config.use_exact_kl, config.kl_samples, config.kl_weight)
     posterior = POSTERIORS.get(config.posterior)
@@ -117,4 +125,5 @@ def build_encoder(
     encoder = tfk.Model(inputs, approx_posterior, name="encoder")
     encoder.kl_term = kl_term
     encoder.prior = prior
+    encoder.standard_prior = user_prior is None
     return encoder

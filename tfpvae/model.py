@@ -10,18 +10,30 @@ training and test steps therefore minimise the per-example negative ELBO
     + \beta\,\frac1B\sum_{i=1}^B \mathrm{KL}(q(z|x_i)\,\|\,p(z)),
 
 and log ``rate`` (unweighted mean KL) and ``distortion`` (mean NLL) beside it.
+
+When the prior is the default N(0, I), ``fit`` and ``evaluate`` compute that same
+objective through :mod:`tfpvae.fastpath` (plain ops on the same layers, XLA-compiled);
+``VAEConfig(fast_path=False)`` keeps them on the TFP layer graph.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from tfpvae._backend import tf, tfd, tfk
 from tfpvae.config import VAEConfig
 from tfpvae.decoders import build_decoder
 from tfpvae.divergences import KLTerm
-from tfpvae.encoders import build_encoder, resolve_prior
+from tfpvae.encoders import POSTERIORS, build_encoder
+from tfpvae.fastpath import FastObjective
 from tfpvae.likelihoods import Likelihood, get_likelihood
+from tfpvae.pipeline import array_dataset
+
+#: Training steps per call of Keras's train function. Callbacks still see every
+#: epoch; batch-level callbacks see every STEPS_PER_EXECUTION-th batch.
+STEPS_PER_EXECUTION = 16
 
 
 class VAE(tfk.Model):
@@ -49,6 +61,12 @@ class VAE(tfk.Model):
         self.loss_tracker = tfk.metrics.Mean(name="loss")
         self.rate_tracker = tfk.metrics.Mean(name="rate")
         self.distortion_tracker = tfk.metrics.Mean(name="distortion")
+        self.fast_objective: FastObjective | None = None
+        if config.fast_path and encoder.standard_prior:
+            gaussian = POSTERIORS.get(config.posterior).fast_params
+            self.fast_objective = FastObjective(self, gaussian)
+        # Noise for the fast path; seeded from NumPy so that set_random_seed fixes it.
+        self.noise = tf.random.Generator.from_seed(_next_seed())
 
     @property
     def prior(self) -> tfd.Distribution:
@@ -90,11 +108,25 @@ class VAE(tfk.Model):
         if sample_weight is not None:
             raise ValueError("tfpvae's VAE does not support sample weights")
         y = x if y is None else y
+        if self.fast_objective is not None:
+            rate_vec, distortion_vec = self.fast_terms(x, y, training)
+            rate, distortion = tf.reduce_mean(rate_vec), tf.reduce_mean(distortion_vec)
+            return distortion + tf.cast(self.kl_weight, rate.dtype) * rate, rate, distortion
         likelihood_dist = self(x, training=training)
         distortion = tf.reduce_mean(self.loss(y, likelihood_dist))  # mean −log p(x|z)
         kl_penalty = tf.add_n(self.losses)  # β × mean KL, from the TFP layer
         rate = self.kl_term.last_rate
         return distortion + kl_penalty, rate, distortion
+
+    def fast_terms(self, x: tf.Tensor, y: tf.Tensor, training: bool):
+        """Per-example (rate, distortion) through the fast path, with fresh noise."""
+        config = self.config
+        batch = tf.shape(x)[0]
+        eps = self.noise.normal([batch, config.latent_dim])  # [batch, latent]
+        kl_eps = None
+        if not config.use_exact_kl and config.kl_samples > 1:
+            kl_eps = self.noise.normal([config.kl_samples, batch, config.latent_dim])
+        return self.fast_objective.terms(x, y, eps, kl_eps, training)
 
     def _update_trackers(self, loss: tf.Tensor, rate: tf.Tensor, distortion: tf.Tensor, data):
         x = tfk.utils.unpack_x_y_sample_weight(data)[0]
@@ -116,8 +148,39 @@ class VAE(tfk.Model):
         loss, rate, distortion = self._step_terms(data, training=False)
         return self._update_trackers(loss, rate, distortion, data)
 
+    def fit(self, x=None, y=None, batch_size: int | None = None, **kwargs):
+        """``tf_keras.Model.fit``, feeding in-memory arrays through ``tf.data``.
+
+        When ``x`` is an array (and ``y`` is ``None`` or the same images), it is
+        wrapped by :func:`tfpvae.pipeline.array_dataset` (seeded index shuffle,
+        batch gather, prefetch), and so is an array ``validation_data``. Datasets
+        and generators pass straight through. Everything else is ``fit``'s.
+        """
+        if _is_array(x) and (y is None or y is x or _is_array(y)):
+            if y is not None and y is not x and not np.array_equal(np.asarray(x), np.asarray(y)):
+                raise ValueError("a VAE reconstructs its input: y must be x (or None)")
+            batch_size = batch_size or 32
+            shuffle = kwargs.pop("shuffle", True)
+            x = array_dataset(x, batch_size, shuffle=bool(shuffle), seed=_next_seed())
+            y = None
+            kwargs.setdefault("steps_per_epoch", int(x.cardinality()))
+            validation = kwargs.get("validation_data")
+            if isinstance(validation, tuple) and _is_array(validation[0]):
+                kwargs["validation_data"] = array_dataset(validation[0], batch_size, shuffle=False)
+            batch_size = None
+        return super().fit(x, y, batch_size=batch_size, **kwargs)
+
     def get_config(self) -> dict:
         return self.config.to_dict()
+
+
+def _is_array(value: Any) -> bool:
+    return isinstance(value, (np.ndarray, tf.Tensor))
+
+
+def _next_seed() -> int:
+    """A shuffle seed drawn from NumPy's global state (fixed by ``set_random_seed``)."""
+    return int(np.random.randint(2**31 - 1))
 
 
 def build_vae(
@@ -182,13 +245,14 @@ def build_vae(
 
 def build_vae_from_config(config: VAEConfig, prior: tfd.Distribution | None = None) -> VAE:
     """Builds and compiles a :class:`VAE` from a :class:`~tfpvae.config.VAEConfig`."""
-    prior = resolve_prior(config, prior)
     encoder = build_encoder(config, prior=prior)
     decoder = build_decoder(config)
     vae = VAE(config, encoder, decoder, name="vae")
     vae.compile(
         optimizer=tfk.optimizers.Adam(learning_rate=config.learning_rate),
         loss=vae.likelihood.negative_log_prob,
+        jit_compile=vae.fast_objective is not None,
+        steps_per_execution=STEPS_PER_EXECUTION,
     )
     vae.build((None, *config.input_shape))
     return vae

@@ -1,0 +1,156 @@
+"""The fast path computes the same per-example −ELBO as the TFP layers.
+
+On fixed weights and a fixed noise draw, its rate and distortion equal (1) an
+independent NumPy/SciPy computation and (2) the TFP distributions of the Keras
+graph evaluated at the same z, to float tolerance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import continuous_bernoulli_log_pdf, numpy_softplus, shift_posterior
+from scipy import stats
+
+import tfpvae
+from tfpvae._backend import tf, tfd, tfk
+from tfpvae.data import prepare
+from tfpvae.likelihoods import MIN_CONCENTRATION
+
+BATCH = 16
+
+
+def _numpy_log_lik(likelihood: str, x: np.ndarray, params: np.ndarray) -> np.ndarray:
+    if likelihood == "beta":
+        a = numpy_softplus(params[..., 0]) + MIN_CONCENTRATION
+        b = numpy_softplus(params[..., 1]) + MIN_CONCENTRATION
+        per_pixel = stats.beta.logpdf(x, a, b)
+    elif likelihood == "bernoulli":
+        per_pixel = stats.bernoulli.logpmf(x, 1.0 / (1.0 + np.exp(-params[..., 0])))
+    else:
+        per_pixel = continuous_bernoulli_log_pdf(x, 1.0 / (1.0 + np.exp(-params[..., 0])))
+    return per_pixel.reshape(len(x), -1).sum(axis=1)
+
+
+def _numpy_decoder(vae, z: np.ndarray) -> np.ndarray:
+    dense = [layer for layer in vae.decoder.layers if isinstance(layer, tfk.layers.Dense)]
+    h = z.astype(np.float64)
+    for i, layer in enumerate(dense):
+        kernel, bias = (w.astype(np.float64) for w in layer.get_weights())
+        h = h @ kernel + bias
+        if i < len(dense) - 1:
+            h = np.maximum(h, 0.0)
+    return h
+
+
+def _setup(digits, likelihood="beta", posterior="full", use_exact_kl=False, kl_samples=1):
+    vae = tfpvae.build_vae(
+        likelihood=likelihood,
+        input_shape=(8, 8),
+        hidden_units=(32, 16),
+        latent_dim=3,
+        posterior=posterior,
+        use_exact_kl=use_exact_kl,
+        kl_samples=kl_samples,
+    )
+    shift_posterior(vae, 1.0)
+    x = prepare(digits[1][0][:BATCH], likelihood)
+    rng = np.random.default_rng(3)
+    eps = rng.standard_normal((BATCH, 3)).astype("float32")
+    kl_eps = rng.standard_normal((kl_samples, BATCH, 3)).astype("float32")
+    rate, distortion = vae.fast_objective.terms(
+        tf.constant(x), tf.constant(x), eps, None if kl_samples == 1 else kl_eps, training=False
+    )
+    return vae, x, eps, kl_eps, rate.numpy(), distortion.numpy()
+
+
+CASES = [
+    ("beta", "full", False, 1),
+    ("beta", "full", True, 3),
+    ("beta", "diag", False, 4),
+    ("bernoulli", "full", False, 1),
+    ("continuous_bernoulli", "diag", True, 1),
+]
+
+
+@pytest.mark.parametrize(("likelihood", "posterior", "use_exact_kl", "kl_samples"), CASES)
+def test_fast_terms_equal_an_independent_computation(
+    digits, likelihood, posterior, use_exact_kl, kl_samples
+) -> None:
+    vae, x, eps, kl_eps, rate, distortion = _setup(
+        digits, likelihood, posterior, use_exact_kl, kl_samples
+    )
+    q = vae.encoder(x)
+    mu = q.mean().numpy().astype(np.float64)
+    variance = q.variance().numpy().astype(np.float64)
+    cov = q.covariance().numpy() if posterior == "full" else np.eye(3) * variance[:, None, :]
+    chol = np.linalg.cholesky(cov.astype(np.float64))
+    z = mu + np.einsum("bij,bj->bi", chol, eps)
+    expected_distortion = -_numpy_log_lik(likelihood, x.astype(np.float64), _numpy_decoder(
+        vae, z
+    ).reshape(BATCH, 8, 8, -1))  # fmt: skip
+    if use_exact_kl:
+        cov = chol @ np.transpose(chol, (0, 2, 1))
+        expected_rate = 0.5 * (np.trace(cov, axis1=1, axis2=2) + np.sum(mu**2, 1) - 3) - np.sum(
+            np.log(np.diagonal(chol, axis1=1, axis2=2)), 1
+        )
+    else:
+        test_eps = eps[None] if kl_samples == 1 else kl_eps
+        zs = mu + np.einsum("bij,sbj->sbi", chol, test_eps)
+        log_q = stats.multivariate_normal  # per example, by the density itself
+        expected_rate = np.mean(
+            [
+                [
+                    log_q.logpdf(zs[s, i], mu[i], chol[i] @ chol[i].T)
+                    - stats.multivariate_normal.logpdf(zs[s, i], np.zeros(3), np.eye(3))
+                    for i in range(BATCH)
+                ]
+                for s in range(len(test_eps))
+            ],
+            axis=0,
+        )
+    np.testing.assert_allclose(rate, expected_rate, rtol=1e-4, atol=2e-4)
+    np.testing.assert_allclose(distortion, expected_distortion, rtol=1e-5, atol=2e-3)
+
+
+@pytest.mark.parametrize(("likelihood", "posterior", "use_exact_kl", "kl_samples"), CASES)
+def test_fast_terms_equal_the_tfp_layers_at_the_same_z(
+    digits, likelihood, posterior, use_exact_kl, kl_samples
+) -> None:
+    vae, x, eps, kl_eps, rate, distortion = _setup(
+        digits, likelihood, posterior, use_exact_kl, kl_samples
+    )
+    q = vae.encoder(x).tensor_distribution
+    scale = q.scale_tril if posterior == "full" else tf.linalg.diag(q.distribution.scale)
+    z = q.mean() + tf.linalg.matvec(scale, eps)
+    tfp_distortion = vae.likelihood.negative_log_prob(x, vae.decoder(z))
+    np.testing.assert_allclose(distortion, tfp_distortion.numpy(), rtol=1e-5, atol=2e-3)
+    if use_exact_kl:
+        tfp_rate = tfd.kl_divergence(q, vae.prior).numpy()
+        np.testing.assert_allclose(rate, tfp_rate, rtol=0, atol=1e-5)  # exact, even with 3
+    else:
+        test_eps = eps[None] if kl_samples == 1 else kl_eps
+        zs = q.mean() + tf.linalg.matvec(scale, test_eps)
+        tfp_rate = tf.reduce_mean(q.log_prob(zs) - vae.prior.log_prob(zs), axis=0).numpy()
+        np.testing.assert_allclose(rate, tfp_rate, rtol=1e-4, atol=1e-4)
+
+
+def test_fast_path_is_used_only_where_it_applies() -> None:
+    small = dict(input_shape=(8, 8), hidden_units=(8,))
+    assert tfpvae.build_vae(**small).fast_objective is not None
+    assert tfpvae.build_vae(**small, fast_path=False).fast_objective is None
+    prior = tfd.MultivariateNormalDiag(loc=tf.zeros(2))
+    assert tfpvae.build_vae(**small, prior=prior).fast_objective is None
+
+
+def test_fast_and_layer_paths_train_to_similar_losses(digits_beta) -> None:
+    x_train, x_test = digits_beta
+    losses = {}
+    for fast in (True, False):
+        tfk.utils.set_random_seed(0)
+        vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(32,), fast_path=fast)
+        vae.fit(x_train, x_train, epochs=4, batch_size=32, verbose=0)
+        losses[fast] = np.mean(
+            [vae.evaluate(x_test, x_test, batch_size=359, verbose=0)[0] for _ in range(20)]
+        )
+    assert abs(losses[True] - losses[False]) < 0.05 * abs(losses[False])
