@@ -3,7 +3,9 @@
 A Sequential MLP encoder (256, 64) ending in a 2-d ``MultivariateNormalTriL``
 with ``KLDivergenceAddLoss``; a mirrored decoder whose last Dense layer has an
 ``exponential`` activation feeding a ``DistributionLambda`` over independent
-Betas (or the Bernoulli / continuous Bernoulli equivalents); the loss
+Betas (or the Bernoulli / continuous Bernoulli equivalents); for the conv
+architecture, the Keras convolutional VAE's trunk with a final 3×3
+``Conv2DTranspose`` emitting the parameters per pixel; the loss
 ``-reduce_sum(log_prob)``; trained with ``fit``. Nothing here is tuned.
 """
 
@@ -16,11 +18,22 @@ from tfpvae._backend import tf, tfd, tfk, tfpl
 Dense, Flatten, Reshape = tfk.layers.Dense, tfk.layers.Flatten, tfk.layers.Reshape
 
 
-def _beta_head(event_shape):
-    n = int(np.prod(event_shape))
+def _params(event_shape, per_pixel, architecture, activation=None):
+    """The last parameter layer: Dense for the MLP, a 3×3 Conv2DTranspose for conv."""
+    if architecture == "conv":
+        return [
+            tfk.layers.Conv2DTranspose(per_pixel, 3, padding="same", activation=activation),
+            Reshape((*event_shape, per_pixel)),
+        ]
     return [
-        Dense(2 * n, activation="exponential"),
-        Reshape((*event_shape, 2)),
+        Dense(per_pixel * int(np.prod(event_shape)), activation=activation),
+        Reshape((*event_shape, per_pixel)),
+    ]
+
+
+def _beta_head(event_shape, architecture):
+    return [
+        *_params(event_shape, 2, architecture, activation="exponential"),
         tfpl.DistributionLambda(
             lambda t: tfd.Independent(
                 tfd.Beta(concentration1=t[..., 0], concentration0=t[..., 1]),
@@ -30,16 +43,17 @@ def _beta_head(event_shape):
     ]
 
 
-def _bernoulli_head(event_shape):
+def _bernoulli_head(event_shape, architecture):
     return [
-        Dense(tfpl.IndependentBernoulli.params_size(event_shape)),
+        *_params(event_shape, 1, architecture),
+        Flatten(),
         tfpl.IndependentBernoulli(event_shape),
     ]
 
 
-def _continuous_bernoulli_head(event_shape):
+def _continuous_bernoulli_head(event_shape, architecture):
     return [
-        Dense(int(np.prod(event_shape))),
+        *_params(event_shape, 1, architecture),
         Reshape(event_shape),
         tfpl.DistributionLambda(
             lambda t: tfd.Independent(
@@ -70,7 +84,6 @@ def _conv_trunks(event_shape, latent_size):
         Reshape((h // 4, w // 4, 64)),
         tfk.layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu"),
         tfk.layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu"),
-        Flatten(),
     ]
     return encoder, decoder
 
@@ -103,7 +116,7 @@ def build_recipe_vae(
             tfpl.KLDivergenceAddLoss(prior),
         ]
     )
-    decoder = tfk.Sequential([*decoder_trunk, *HEADS[likelihood](event_shape)])
+    decoder = tfk.Sequential([*decoder_trunk, *HEADS[likelihood](event_shape, architecture)])
     vae = tfk.Model(inputs=encoder.inputs, outputs=decoder(encoder.outputs))
 
     def log_loss(x_true, p_x_given_z):

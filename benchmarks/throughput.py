@@ -61,12 +61,13 @@ def _peak_rss_mb() -> float:
     return float("nan")
 
 
-def timed_epoch(model, x: np.ndarray, batch_size: int) -> tuple[float, float]:
-    """(images per second, peak RSS in MB) of one epoch of ``fit``."""
+def timed_epoch(model, x: np.ndarray, batch_size: int) -> tuple[float, float, float]:
+    """(images per wall second, images per CPU second, peak RSS in MB) of one epoch."""
     _reset_peak_rss()
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     model.fit(x, x, batch_size=batch_size, epochs=1, verbose=0)
-    return len(x) / (time.perf_counter() - start), _peak_rss_mb()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return len(x) / wall, len(x) / cpu, _peak_rss_mb()
 
 
 def compare(case: dict, x: np.ndarray, rounds: int) -> dict:
@@ -79,24 +80,40 @@ def compare(case: dict, x: np.ndarray, rounds: int) -> dict:
     bs = case["batch_size"]
     for model in (recipe, ours):
         model.fit(x[: bs * 20], x[: bs * 20], batch_size=bs, epochs=1, verbose=0)  # warm-up
-    rates = {"recipe": [], "tfpvae": []}
-    peaks = {"recipe": [], "tfpvae": []}
+    runs = {"recipe": [], "tfpvae": []}  # (wall img/s, cpu img/s, peak MB) per round
     for _ in range(rounds):
         for name, model in (("recipe", recipe), ("tfpvae", ours)):
-            rate, peak = timed_epoch(model, x, bs)
-            rates[name].append(rate)
-            peaks[name].append(peak)
-    ratios = np.array(rates["tfpvae"]) / np.array(rates["recipe"])
+            runs[name].append(timed_epoch(model, x, bs))
+    recipe_runs, our_runs = np.array(runs["recipe"]), np.array(runs["tfpvae"])
+    ratios = our_runs[:, 0] / recipe_runs[:, 0]
     return {
         **case,
-        "recipe_img_s": float(np.median(rates["recipe"])),
-        "tfpvae_img_s": float(np.median(rates["tfpvae"])),
+        "recipe_img_s": float(np.median(recipe_runs[:, 0])),
+        "tfpvae_img_s": float(np.median(our_runs[:, 0])),
         "ratio": float(np.median(ratios)),
         "ratio_min": float(ratios.min()),
         "ratio_max": float(ratios.max()),
-        "recipe_peak_rss_mb": float(max(peaks["recipe"])),
-        "tfpvae_peak_rss_mb": float(max(peaks["tfpvae"])),
+        "cpu_ratio": float(np.median(our_runs[:, 1] / recipe_runs[:, 1])),
+        "recipe_peak_rss_mb": float(recipe_runs[:, 2].max()),
+        "tfpvae_peak_rss_mb": float(our_runs[:, 2].max()),
     }
+
+
+HEADER = (
+    f"{'likelihood':22s}{'arch':6s}{'batch':>6s}{'recipe/s':>10s}{'tfpvae/s':>10s}"
+    f"{'ratio':>7s}{'(min-max)':>12s}{'cpu ratio':>10s}{'peak RSS MB':>18s}"
+)
+
+
+def format_row(row: dict) -> str:
+    """One line of the results table."""
+    spread = f"{row['ratio_min']:.2f}-{row['ratio_max']:.2f}"
+    memory = f"{row['recipe_peak_rss_mb']:.0f} / {row['tfpvae_peak_rss_mb']:.0f}"
+    return (
+        f"{row['likelihood']:22s}{row['architecture']:6s}{row['batch_size']:6d}"
+        f"{row['recipe_img_s']:10.0f}{row['tfpvae_img_s']:10.0f}{row['ratio']:7.2f}"
+        f"{spread:>12s}{row['cpu_ratio']:10.2f}{memory:>18s}"
+    )
 
 
 def scaling(x: np.ndarray, rounds: int, latent_dims, batch_sizes) -> list[dict]:
@@ -107,7 +124,7 @@ def scaling(x: np.ndarray, rounds: int, latent_dims, batch_sizes) -> list[dict]:
         tfk.utils.set_random_seed(0)
         vae = tfpvae.build_vae(likelihood="beta", latent_dim=latent_dim)
         vae.fit(x[: bs * 20], x[: bs * 20], batch_size=bs, epochs=1, verbose=0)
-        rates = [timed_epoch(vae, x, bs)[0] for _ in range(rounds)]
+        rates = [timed_epoch(vae, x, bs)[0] for _ in range(rounds)]  # wall img/s
         rows.append({"latent_dim": latent_dim, "batch_size": bs, "img_s": float(np.median(rates))})
         print(f"  scaling latent_dim={latent_dim:3d} batch={bs:5d}: {rows[-1]['img_s']:8.0f} img/s")
     return rows
@@ -119,6 +136,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--images", type=int, default=8192)
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    parser.add_argument("--cases", help="comma-separated likelihood:arch filter, e.g. beta:conv")
     args = parser.parse_args()
     rounds = 3 if args.quick else args.rounds
     raw, source = load_images(args.images)
@@ -130,19 +148,19 @@ def main() -> None:
     ]
     if args.quick:
         cases = cases[:1]
+    if args.cases:
+        wanted = set(args.cases.split(","))
+        cases = [c for c in cases if f"{c[0]}:{c[1]}" in wanted]
     results = []
     print(f"data: {source}; {args.images} images per epoch; {rounds} alternating rounds")
-    print(f"{'likelihood':22s}{'arch':6s}{'batch':>6s}{'recipe/s':>10s}{'tfpvae/s':>10s}"
-          f"{'ratio':>7s}{'RSS MB (recipe/tfpvae)':>25s}")  # fmt: skip
+    print(HEADER)
     for likelihood, architecture in cases:
         x = tfpvae.prepare(raw, likelihood)
         for bs in (32, 256):
             case = {"likelihood": likelihood, "architecture": architecture, "batch_size": bs}
             row = compare(case, x, rounds)
             results.append(row)
-            print(f"{likelihood:22s}{architecture:6s}{bs:6d}{row['recipe_img_s']:10.0f}"
-                  f"{row['tfpvae_img_s']:10.0f}{row['ratio']:7.2f}"
-                  f"{row['recipe_peak_rss_mb']:13.0f} / {row['tfpvae_peak_rss_mb']:.0f}", flush=True)  # fmt: skip
+            print(format_row(row), flush=True)
     x = tfpvae.prepare(raw, "beta")
     sweep = [] if args.quick else scaling(x, rounds, (2, 16, 64), (32, 64, 128, 256, 512, 1024))
     args.out.write_text(

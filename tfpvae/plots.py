@@ -206,3 +206,76 @@ def plot_history(history: dict[str, Sequence[float]]) -> Figure:
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def plot_image_rows(rows: dict[str, np.ndarray], n: int = 8) -> Figure:
+    """Named rows of images, e.g. decodings of the same points by two models."""
+    fig, axes = _grid(len(rows), n)
+    for r, (name, images) in enumerate(rows.items()):
+        for c in range(n):
+            if c < len(images):
+                _show(axes[r, c], images[c])
+            else:
+                axes[r, c].set_axis_off()
+        axes[r, 0].text(-0.1, 0.5, name, transform=axes[r, 0].transAxes, ha="right", va="center")
+    fig.tight_layout()
+    return fig
+
+
+def plot_kl_estimates(estimates: dict[int, np.ndarray], exact: float) -> Figure:
+    """Spread of the sampled batch-mean KL around the exact value, per test-point count."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    labels = [str(s) for s in estimates]
+    sns.violinplot(data=list(estimates.values()), ax=ax, palette=PALETTE, cut=0, inner="quartile")
+    ax.set_xticks(range(len(labels)), labels)
+    ax.axhline(exact, color="black", ls="--", lw=1, label=f"exact KL = {exact:.3f}")
+    ax.set_xlabel("test points per example (kl_samples)")
+    ax.set_ylabel("batch-mean KL estimate (nats)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_histories(
+    histories: dict[str, dict[str, Sequence[float]]], key: str = "val_loss"
+) -> Figure:
+    """One curve of ``key`` per named training run."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    colours = sns.color_palette(PALETTE, len(histories))
+    for colour, (name, history) in zip(colours, histories.items(), strict=True):
+        values = history[key]
+        ax.plot(np.arange(1, len(values) + 1), values, marker="o", ms=3, color=colour, label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(key)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_rate_distortion(points: dict[str, tuple[float, float]]) -> Figure:
+    """Rate against distortion for named models (e.g. a β sweep)."""
+    fig, ax = plt.subplots(figsize=(5, 4))
+    colours = sns.color_palette(PALETTE, len(points))
+    for colour, (name, (rate, distortion)) in zip(colours, points.items(), strict=True):
+        ax.scatter(rate, distortion, color=colour, s=40, label=name)
+    ax.plot(*zip(*points.values(), strict=True), color="grey", lw=0.8, zorder=0)
+    ax.set_xlabel("rate: KL(q(z|x) ‖ p(z)) (nats)")
+    ax.set_ylabel("distortion: −log p(x|z) (nats)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_bound_curve(curve: dict) -> Figure:
+    """The IWAE bound against k, with the ELBO as a reference line (± 1 SE)."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.errorbar(
+        curve["k"], curve["iwae"], yerr=curve["iwae_se"], marker="o", capsize=3, label="IWAE bound"
+    )
+    ax.axhline(curve["elbo"], color="black", ls="--", lw=1, label="ELBO")
+    ax.set_xscale("log")
+    ax.set_xlabel("importance samples k")
+    ax.set_ylabel("nats per image")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
