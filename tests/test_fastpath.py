@@ -154,3 +154,10 @@ def test_fast_and_layer_paths_train_to_similar_losses(digits_beta) -> None:
             [vae.evaluate(x_test, x_test, batch_size=359, verbose=0)[0] for _ in range(20)]
         )
     assert abs(losses[True] - losses[False]) < 0.05 * abs(losses[False])
+
+
+@pytest.mark.parametrize(("architecture", "xla"), [("mlp", True), ("conv", False)])
+def test_xla_is_used_where_it_is_faster(architecture, xla) -> None:
+    vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(8,), architecture=architecture)
+    assert vae._jit_compile is xla
+    assert tfpvae.build_vae(input_shape=(8, 8), fast_path=False)._jit_compile is False

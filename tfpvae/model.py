@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from tfpvae._backend import tf, tfd, tfk
+from tfpvae.architectures import ARCHITECTURES
 from tfpvae.config import VAEConfig
 from tfpvae.decoders import build_decoder
 from tfpvae.divergences import KLTerm
@@ -251,7 +252,8 @@ def build_vae_from_config(config: VAEConfig, prior: tfd.Distribution | None = No
     vae.compile(
         optimizer=tfk.optimizers.Adam(learning_rate=config.learning_rate),
         loss=vae.likelihood.negative_log_prob,
-        jit_compile=vae.fast_objective is not None,
+        jit_compile=vae.fast_objective is not None
+        and ARCHITECTURES.get(config.architecture).jit_compile,
         steps_per_execution=STEPS_PER_EXECUTION,
     )
     vae.build((None, *config.input_shape))
