@@ -11,7 +11,7 @@ def main(path: str = str(Path(__file__).with_name("results.json"))) -> None:
     results = json.loads(Path(path).read_text())
     print(f"Machine: {results['machine']}; TensorFlow {results['tensorflow']}; ")
     print(f"data: {results['data']}, {results['images_per_epoch']} images per epoch, ")
-    print(f"{results['rounds']} alternating rounds.\n")
+    print(f"{results['rounds']} alternating rounds (sweep: {results.get('scaling_rounds')}).\n")
     print("| likelihood | arch | batch | recipe img/s | tfpvae img/s | ratio (wall) | min–max "
           "| ratio (CPU time) | peak RSS MB recipe / tfpvae |")  # fmt: skip
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -23,9 +23,11 @@ def main(path: str = str(Path(__file__).with_name("results.json"))) -> None:
             f"| {r['recipe_peak_rss_mb']:.0f} / {r['tfpvae_peak_rss_mb']:.0f} |"
         )
     if results["scaling"]:
-        print("\n| latent_dim | batch | tfpvae img/s |\n|---:|---:|---:|")
+        print("\n| latent_dim | batch | tfpvae img/s (wall) | img/s of CPU time |")
+        print("|---:|---:|---:|---:|")
         for r in results["scaling"]:
-            print(f"| {r['latent_dim']} | {r['batch_size']} | {r['img_s']:.0f} |")
+            cells = (r["latent_dim"], r["batch_size"], round(r["img_s"]), round(r["cpu_img_s"]))
+            print("| " + " | ".join(str(c) for c in cells) + " |")
 
 
 if __name__ == "__main__":
