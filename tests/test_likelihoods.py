@@ -16,6 +16,7 @@ from tfpvae.likelihoods import (
     IndependentBeta,
     IndependentContinuousBernoulli,
     Likelihood,
+    PixelwiseDistributionLambda,
     Support,
     get_likelihood,
     positive_concentration,
@@ -130,10 +131,7 @@ def test_supports() -> None:
 
 
 def test_adding_a_likelihood_is_one_registry_entry() -> None:
-    class IndependentLogistic(tfpl.DistributionLambda):
-        def __init__(self, event_shape, **kwargs):
-            super().__init__(lambda t: IndependentLogistic.new(t, event_shape), **kwargs)
-
+    class IndependentLogistic(PixelwiseDistributionLambda):
         @staticmethod
         def new(params, event_shape):
             loc, log_scale = tf.unstack(tf.reshape(params, [-1, *event_shape, 2]), axis=-1)

@@ -71,8 +71,11 @@ def _split_params(params: tf.Tensor, event_shape: Shape, per_pixel: int) -> list
     return tf.unstack(tf.reshape(params, shape), axis=-1)
 
 
-class IndependentBeta(tfpl.DistributionLambda):
-    """An independent Beta per pixel: ``tfd.Independent(tfd.Beta(c1, c0))``.
+class PixelwiseDistributionLambda(tfpl.DistributionLambda):
+    """A ``DistributionLambda`` over image-shaped events, built by the subclass's ``new``.
+
+    Subclasses define the static methods ``new(params, event_shape)`` and
+    ``params_size(event_shape)``, TFP's layer contract.
 
     Args:
         event_shape: The image shape, e.g. ``(28, 28)``.
@@ -87,11 +90,12 @@ class IndependentBeta(tfpl.DistributionLambda):
         **kwargs,
     ) -> None:
         event_shape = tuple(int(d) for d in event_shape)
-        super().__init__(
-            lambda t: IndependentBeta.new(t, event_shape),
-            convert_to_tensor_fn,
-            **kwargs,
-        )
+        new = type(self).new
+        super().__init__(lambda t: new(t, event_shape), convert_to_tensor_fn, **kwargs)
+
+
+class IndependentBeta(PixelwiseDistributionLambda):
+    """An independent Beta per pixel: ``tfd.Independent(tfd.Beta(c1, c0))``."""
 
     @staticmethod
     def new(params: tf.Tensor, event_shape: Shape, name: str | None = None) -> tfd.Distribution:
@@ -109,31 +113,13 @@ class IndependentBeta(tfpl.DistributionLambda):
         return 2 * math.prod(event_shape)
 
 
-class IndependentContinuousBernoulli(tfpl.DistributionLambda):
+class IndependentContinuousBernoulli(PixelwiseDistributionLambda):
     """An independent continuous Bernoulli per pixel (Loaiza-Ganem & Cunningham, 2019).
 
     The continuous Bernoulli is the Bernoulli kernel ``λ^x (1-λ)^(1-x)`` renormalised
     on ``[0, 1]``, so it is a proper density for grey pixels, which the plain
     Bernoulli is not.
-
-    Args:
-        event_shape: The image shape, e.g. ``(28, 28)``.
-        convert_to_tensor_fn: How the output distribution becomes a tensor.
-        **kwargs: Passed to ``tfpl.DistributionLambda``.
     """
-
-    def __init__(
-        self,
-        event_shape: Shape,
-        convert_to_tensor_fn: Callable = tfd.Distribution.sample,
-        **kwargs,
-    ) -> None:
-        event_shape = tuple(int(d) for d in event_shape)
-        super().__init__(
-            lambda t: IndependentContinuousBernoulli.new(t, event_shape),
-            convert_to_tensor_fn,
-            **kwargs,
-        )
 
     @staticmethod
     def new(params: tf.Tensor, event_shape: Shape, name: str | None = None) -> tfd.Distribution:
