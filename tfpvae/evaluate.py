@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from tfpvae._backend import tf, tfd
+from tfpvae.validation import check_images
 
 
 def bits_per_dim(nats: np.ndarray | float, n_dims: int) -> np.ndarray | float:
@@ -72,6 +73,12 @@ class ELBOTerms:
         return out
 
 
+def _checked(vae: Any, x: np.ndarray) -> np.ndarray:
+    """Validates ``x`` against a tfpvae model's config (other models pass through)."""
+    config = getattr(vae, "config", None)
+    return check_images(x, config) if config is not None else np.asarray(x)
+
+
 def _batches(x: np.ndarray, batch_size: int):
     for start in range(0, len(x), batch_size):
         yield start, tf.convert_to_tensor(x[start : start + batch_size], tf.float32)
@@ -95,8 +102,9 @@ def elbo(
     """
     if n_samples < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    x = _checked(vae, x)
     rates, distortions = [], []
-    for start, xb in _batches(np.asarray(x), batch_size):
+    for start, xb in _batches(x, batch_size):
         q = vae.encoder(xb, training=False)
         z = q.sample(n_samples, seed=tf.constant([seed, start], tf.int32))  # [S, batch, latent]
         distortions.append(-tf.reduce_mean(_log_likelihood(vae, xb, z), axis=0).numpy())
@@ -138,8 +146,9 @@ def iwae_bound(
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
+    x = _checked(vae, x)
     bounds = []
-    for start, xb in _batches(np.asarray(x), batch_size):
+    for start, xb in _batches(x, batch_size):
         q = vae.encoder(xb, training=False)
         running = tf.fill([tf.shape(xb)[0]], tf.constant(-np.inf, tf.float32))  # log Σ w
         for chunk_start in range(0, k, chunk_size):

@@ -31,6 +31,7 @@ from tfpvae.encoders import POSTERIORS, build_encoder
 from tfpvae.fastpath import FastObjective
 from tfpvae.likelihoods import Likelihood, get_likelihood
 from tfpvae.pipeline import array_dataset
+from tfpvae.validation import check_images
 
 #: Training steps per call of Keras's train function. Callbacks still see every
 #: epoch; batch-level callbacks see every STEPS_PER_EXECUTION-th batch.
@@ -157,6 +158,11 @@ class VAE(tfk.Model):
         batch gather, prefetch), and so is an array ``validation_data``. Datasets
         and generators pass straight through. Everything else is ``fit``'s.
         """
+        if _is_array(x):
+            check_images(x, self.config, "x")
+        validation = kwargs.get("validation_data")
+        if isinstance(validation, tuple) and _is_array(validation[0]):
+            check_images(validation[0], self.config, "validation_data")
         if _is_array(x) and (y is None or y is x or _is_array(y)):
             if y is not None and y is not x and not np.array_equal(np.asarray(x), np.asarray(y)):
                 raise ValueError("a VAE reconstructs its input: y must be x (or None)")
@@ -170,6 +176,12 @@ class VAE(tfk.Model):
                 kwargs["validation_data"] = array_dataset(validation[0], batch_size, shuffle=False)
             batch_size = None
         return super().fit(x, y, batch_size=batch_size, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        """``tf_keras.Model.evaluate``, checking array inputs first (see ``tfpvae.validation``)."""
+        if _is_array(x):
+            check_images(x, self.config, "x")
+        return super().evaluate(x, y, *args, **kwargs)
 
     def get_config(self) -> dict:
         return self.config.to_dict()

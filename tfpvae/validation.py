@@ -1,0 +1,60 @@
+"""Checks on images before any training or evaluation, with messages that say the fix.
+
+Every failure is a ``ValueError`` naming the problem and what to do about it, raised
+before a single step runs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tfpvae.config import VAEConfig
+from tfpvae.likelihoods import get_likelihood
+
+
+def check_images(x: object, config: VAEConfig, what: str = "x") -> np.ndarray:
+    """Checks that ``x`` is a non-empty float batch of images in the likelihood's support.
+
+    Args:
+        x: The candidate images ``[n, *config.input_shape]``.
+        config: The model's configuration (input shape and likelihood).
+        what: Name of the argument, for messages.
+
+    Returns:
+        ``x`` as a NumPy array.
+
+    Raises:
+        ValueError: For an empty batch, a wrong shape, raw integer pixels,
+            non-finite values, or values outside the likelihood's support.
+    """
+    array = np.asarray(x)
+    expected = tuple(config.input_shape)
+    if array.ndim == 0 or array.shape[0] == 0:
+        raise ValueError(f"{what} is empty: pass at least one image of shape {expected}")
+    if tuple(array.shape[1:]) != expected:
+        raise ValueError(
+            f"{what} has shape {array.shape}, but the model takes images of shape {expected}: "
+            f"pass an array of shape (n, {', '.join(map(str, expected))}) or build the model "
+            f"with input_shape={tuple(array.shape[1:])}"
+        )
+    likelihood = get_likelihood(config.likelihood)
+    if np.issubdtype(array.dtype, np.integer) or array.dtype == bool:
+        raise ValueError(
+            f"{what} holds raw {array.dtype} pixels; convert them with "
+            f"tfpvae.prepare({what}, likelihood={config.likelihood!r}) first"
+        )
+    if not np.issubdtype(array.dtype, np.floating):
+        raise ValueError(f"{what} must be a float array, got dtype {array.dtype}")
+    finite = np.isfinite(array)
+    if not finite.all():
+        raise ValueError(
+            f"{what} has {int((~finite).sum())} non-finite values (nan or inf); remove or "
+            "replace them before training"
+        )
+    if not likelihood.support.contains(array):
+        raise ValueError(
+            f"{what} has values in [{array.min():g}, {array.max():g}], outside the "
+            f"{config.likelihood} likelihood's support {likelihood.support.describe()}; "
+            f"use tfpvae.prepare(raw_uint8_images, likelihood={config.likelihood!r})"
+        )
+    return array
