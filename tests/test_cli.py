@@ -107,3 +107,25 @@ def test_console_script_on_the_fashion_mnist_sample(tmp_path) -> None:
     )
     assert evaluate.returncode == 0, evaluate.stderr[-2000:]
     assert "held-out fashion_mnist (400 images, 784 dims)" in evaluate.stdout
+
+
+def test_every_train_flag_reaches_its_field(tmp_path) -> None:
+    from tfpvae.cli import build_parser, resolve_train_options
+
+    args = build_parser().parse_args(
+        ["train", "--dataset", "digits", "--cache-dir", str(tmp_path), "--likelihood",
+         "continuous_bernoulli", "--latent-dim", "3", "--hidden-units", "16,8", "--architecture",
+         "conv", "--posterior", "diag", "--kl", "regularizer", "--exact-kl", "--beta", "0.3",
+         "--kl-samples", "5", "--epochs", "4", "--batch-size", "7", "--learning-rate", "0.02",
+         "--seed", "9", "--warmup-epochs", "2", "--k", "11", "--limit", "50", "--out", "o"]
+    )  # fmt: skip
+    config, settings = resolve_train_options(args)
+    assert (config.likelihood, config.latent_dim, config.hidden_units) == (
+        "continuous_bernoulli", 3, (16, 8)
+    )  # fmt: skip
+    assert (config.architecture, config.posterior, config.kl) == ("conv", "diag", "regularizer")
+    assert (config.use_exact_kl, config.kl_weight, config.kl_samples) == (True, 0.3, 5)
+    assert config.learning_rate == 0.02 and config.input_shape == (8, 8)
+    assert (settings.dataset, settings.cache_dir, settings.epochs) == ("digits", str(tmp_path), 4)
+    assert (settings.batch_size, settings.seed, settings.warmup_epochs) == (7, 9, 2)
+    assert (settings.eval_k, settings.limit) == (11, 50)

@@ -149,6 +149,8 @@ def test_vae_exposes_its_parts() -> None:
     assert vae.encoder.name == "encoder" and vae.decoder.name == "decoder"
     assert float(vae.kl_weight) == 1.0
     assert vae.optimizer.learning_rate.numpy() == pytest.approx(1e-3)
+    faster = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(8,), learning_rate=0.02)
+    assert faster.optimizer.learning_rate.numpy() == pytest.approx(0.02)
 
 
 @pytest.mark.parametrize(("shape", "architecture"), [((28, 28), "conv"), ((9, 7, 3), "conv")])
