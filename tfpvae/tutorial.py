@@ -12,10 +12,9 @@ import os
 from dataclasses import dataclass
 
 from tfpvae._backend import tfk
-from tfpvae.callbacks import TqdmProgress
 from tfpvae.data import CACHE_ENV, DATASETS, DatasetUnavailableError
 from tfpvae.model import VAE, build_vae
-from tfpvae.training import RunData, TrainSettings, load_run_data
+from tfpvae.training import RunData, TrainSettings, fit, load_run_data
 
 SMOKE_ENV = ("CI", "TFPVAE_SMOKE")
 
@@ -89,27 +88,16 @@ def train(
         epochs: Defaults to the budget's.
         batch_size: Images per step.
         seed: Seeds Python, NumPy and TensorFlow first.
-        progress: Show a progress bar.
+        progress: Show a progress bar (see :func:`tfpvae.training.fit`).
         **vae_kwargs: Passed to :func:`~tfpvae.build_vae` (``input_shape`` is set).
 
     Returns:
         The model and its history.
     """
-    epochs = epochs or budget().epochs
+    settings = TrainSettings(epochs=epochs or budget().epochs, batch_size=batch_size, seed=seed)
     tfk.utils.set_random_seed(seed)
     vae = build_vae(input_shape=data.x_train.shape[1:], **vae_kwargs)
-    steps = -(-len(data.x_train) // batch_size)
-    callbacks = [TqdmProgress(epochs, steps, desc="training", leave=False)] if progress else []
-    history = vae.fit(
-        data.x_train,
-        data.x_train,
-        epochs=epochs,
-        batch_size=batch_size,
-        validation_data=(data.x_test, data.x_test),
-        callbacks=callbacks,
-        verbose=0,
-    )
-    return vae, {k: [float(v) for v in values] for k, values in history.history.items()}
+    return vae, fit(vae, data, settings, progress=progress)
 
 
 def dataset_note(name: str) -> str:
