@@ -40,7 +40,10 @@ TRAIN_OPTIONS = {
     "warmup_epochs": "warmup_epochs",
     "k": "eval_k",
     "limit": "limit",
+    "deterministic": "deterministic",
 }
+EXIT_FAULT = 3
+EXIT_INTERRUPTED = 130
 
 
 class UsageError(Exception):
@@ -91,8 +94,20 @@ def _add_train_parser(subparsers) -> None:
     p.add_argument("--warmup-epochs", type=int, help="anneal β from 0 over N epochs (default: 0)")
     p.add_argument("--k", type=int, help="importance samples for the IWAE bound (default: 100)")
     p.add_argument("--limit", type=int, help="use only the first N train and test images")
+    p.add_argument(
+        "--deterministic",
+        action=argparse.BooleanOptionalAction,
+        help="TensorFlow op determinism: the same seed gives identical weights",
+    )
     p.add_argument("--out", type=Path, required=True, help="run directory to create")
     p.add_argument("--force", action="store_true", default=False, help="overwrite --out")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        default=False,
+        help="continue the run in --out from its latest checkpoint (options default to the "
+        "run's own; --epochs may be raised)",
+    )
     p.add_argument("--quiet", action="store_true", default=False, help="no progress bar")
 
 
@@ -142,12 +157,26 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return options
 
 
+def stored_options(out: Path) -> dict[str, Any]:
+    """The options a run in ``out`` was started with, by option name (for --resume)."""
+    from tfpvae.training import check_resumable_dir
+
+    payload = check_resumable_dir(out)
+    fields = {**payload["model"], **payload.get("train", {})}
+    names = {field: name for name, field in {**MODEL_OPTIONS, **TRAIN_OPTIONS}.items()}
+    return {names[field]: value for field, value in fields.items() if field in names}
+
+
 def resolve_train_options(args: argparse.Namespace):
-    """Merges defaults, the config file and flags into (VAEConfig, TrainSettings)."""
+    """Merges defaults, the config file and flags into (VAEConfig, TrainSettings).
+
+    With ``--resume`` the run's stored options take the place of the defaults.
+    """
     from tfpvae.training import TrainSettings, model_config_for
 
     given = vars(args).copy()
-    options = read_config_file(given.pop("config")) if "config" in given else {}
+    options = stored_options(args.out) if given.get("resume") else {}
+    options.update(read_config_file(given.pop("config")) if "config" in given else {})
     options.update({k: v for k, v in given.items() if k in MODEL_OPTIONS or k in TRAIN_OPTIONS})
     if isinstance(options.get("hidden_units"), str):
         options["hidden_units"] = _int_list(options["hidden_units"])
@@ -176,9 +205,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tfpvae.training import run_training
 
     model_config, settings = resolve_train_options(args)
-    _, metrics = run_training(
-        model_config, settings, args.out, force=args.force, progress=not args.quiet
-    )
+    try:
+        _, metrics = run_training(
+            model_config,
+            settings,
+            args.out,
+            force=args.force,
+            progress=not args.quiet,
+            resume=args.resume,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"tfpvae train: interrupted; continue with `tfpvae train --resume --out {args.out}`",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     print(_format_metrics(metrics))
     print(f"wrote {args.out}")
     return 0
@@ -218,13 +259,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from tfpvae.data import DatasetUnavailableError
+    from tfpvae.faults import TrainingFaultError
 
     try:
         return COMMANDS[args.command](args)
     except (UsageError, ValueError, FileExistsError, DatasetUnavailableError) as err:
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        print(f"tfpvae {args.command}: error: {message}", file=sys.stderr)
+        _report(args.command, err)
         return EXIT_USAGE
+    except TrainingFaultError as err:
+        _report(args.command, err)
+        return EXIT_FAULT
+
+
+def _report(command: str, err: Exception) -> None:
+    message = str(err).splitlines()[0] if str(err) else type(err).__name__
+    print(f"tfpvae {command}: error: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ class VAEConfig:
         conv_filters: Filters of the stride-2 conv layers (``architecture="conv"``).
         fast_path: Train and evaluate through the fused, XLA-compiled objective
             (same maths, see ``tfpvae.fastpath``); ``False`` uses the TFP layer graph.
+        precision: ``"float32"``, ``"mixed_float16"`` or ``"mixed_bfloat16"`` for the
+            trunks; distributions and losses stay float32 (see ``tfpvae.precision``).
     """
 
     likelihood: str = "beta"
@@ -48,6 +50,7 @@ class VAEConfig:
     learning_rate: float = 1e-3
     conv_filters: tuple[int, ...] = (32, 64)
     fast_path: bool = True
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
         # JSON gives lists; store tuples so the config stays hashable and comparable.
@@ -63,8 +66,10 @@ class VAEConfig:
         from tfpvae.divergences import KL_ATTACHMENTS
         from tfpvae.encoders import POSTERIORS
         from tfpvae.likelihoods import LIKELIHOODS
+        from tfpvae.precision import PRECISIONS
 
         LIKELIHOODS.get(self.likelihood)
+        PRECISIONS.get(self.precision)
         ARCHITECTURES.get(self.architecture)
         POSTERIORS.get(self.posterior)
         KL_ATTACHMENTS.get(self.kl)

@@ -8,6 +8,7 @@ from tfpvae._backend import tfk
 from tfpvae.architectures import ARCHITECTURES
 from tfpvae.config import VAEConfig
 from tfpvae.likelihoods import get_likelihood
+from tfpvae.precision import PRECISIONS, to_float32
 
 
 def build_decoder(config: VAEConfig | None = None, **overrides: Any) -> tfk.Model:
@@ -25,8 +26,12 @@ def build_decoder(config: VAEConfig | None = None, **overrides: Any) -> tfk.Mode
     likelihood = get_likelihood(config.likelihood)
     event_shape = config.input_shape
     z = tfk.Input(shape=(config.latent_dim,), name="z")
-    params = ARCHITECTURES.get(config.architecture).decode(
-        z, config, likelihood.params_per_pixel(event_shape)
-    )
+    precision = PRECISIONS.get(config.precision)
+    with precision.trunk_policy():
+        params = ARCHITECTURES.get(config.architecture).decode(
+            z, config, likelihood.params_per_pixel(event_shape)
+        )
+    if precision.policy != "float32":
+        params = to_float32(params)  # the likelihood's parameters in float32
     output = likelihood.make_layer(event_shape, name="likelihood")(params)
     return tfk.Model(z, output, name="decoder")

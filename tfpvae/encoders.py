@@ -16,6 +16,7 @@ from tfpvae.architectures import ARCHITECTURES
 from tfpvae.config import VAEConfig
 from tfpvae.divergences import KL_ATTACHMENTS, KLTerm
 from tfpvae.fastpath import GaussianParams, diag_gaussian, full_gaussian
+from tfpvae.precision import PRECISIONS
 from tfpvae.priors import check_prior, standard_normal_prior
 from tfpvae.registry import Registry
 
@@ -113,10 +114,11 @@ def build_encoder(
     attachment = KL_ATTACHMENTS.get(config.kl)(kl_term)
 
     inputs = tfk.Input(shape=config.input_shape, name="image")
-    features = ARCHITECTURES.get(config.architecture).encode(inputs, config)
-    params = tfk.layers.Dense(posterior.params_size(config.latent_dim), name="posterior_params")(
-        features
-    )
+    with PRECISIONS.get(config.precision).trunk_policy():
+        features = ARCHITECTURES.get(config.architecture).encode(inputs, config)
+    params = tfk.layers.Dense(
+        posterior.params_size(config.latent_dim), dtype="float32", name="posterior_params"
+    )(features)
     approx_posterior = posterior.layer(
         config.latent_dim, name="approx_posterior", **attachment.posterior_kwargs
     )(params)

@@ -18,6 +18,7 @@ objective through :mod:`tfpvae.fastpath` (plain ops on the same layers, XLA-comp
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -29,9 +30,14 @@ from tfpvae.decoders import build_decoder
 from tfpvae.divergences import KLTerm
 from tfpvae.encoders import POSTERIORS, build_encoder
 from tfpvae.fastpath import FastObjective
+from tfpvae.faults import FaultMonitor, NonFiniteGuard, TrainingFault
 from tfpvae.likelihoods import Likelihood, get_likelihood
-from tfpvae.pipeline import array_dataset
+from tfpvae.pipeline import array_dataset, steps_per_epoch
+from tfpvae.precision import PRECISIONS, Precision
 from tfpvae.validation import check_images
+
+#: Fast-path noise: ``eps [batch, d]`` and optional ``kl_eps [S, batch, d]``.
+Noise = tuple[tf.Tensor, tf.Tensor | None]
 
 #: Training steps per call of Keras's train function. Callbacks still see every
 #: epoch; batch-level callbacks see every STEPS_PER_EXECUTION-th batch.
@@ -69,6 +75,8 @@ class VAE(tfk.Model):
             self.fast_objective = FastObjective(self, gaussian)
         # Noise for the fast path; seeded from NumPy so that set_random_seed fixes it.
         self.noise = tf.random.Generator.from_seed(_next_seed())
+        self.fault_monitor = FaultMonitor()
+        self.training_fault: TrainingFault | None = None
 
     @property
     def prior(self) -> tfd.Distribution:
@@ -85,6 +93,10 @@ class VAE(tfk.Model):
     @property
     def kl_weight(self) -> tf.Variable:
         return self.kl_term.kl_weight
+
+    @property
+    def precision(self) -> Precision:
+        return PRECISIONS.get(self.config.precision)
 
     def call(self, x: tf.Tensor, training: bool | None = None) -> tfd.Distribution:
         """Returns p(x|z) with z drawn from q(z|x) (one draw per image)."""
@@ -104,15 +116,14 @@ class VAE(tfk.Model):
     def metrics(self) -> list:
         return [self.loss_tracker, self.rate_tracker, self.distortion_tracker]
 
-    def _step_terms(self, data: Any, training: bool) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """Forward pass; returns (loss, rate, distortion), each a batch mean."""
-        x, y, sample_weight = tfk.utils.unpack_x_y_sample_weight(data)
-        if sample_weight is not None:
-            raise ValueError("tfpvae's VAE does not support sample weights")
-        y = x if y is None else y
+    def _step_terms(
+        self, x: tf.Tensor, y: tf.Tensor, noise: Noise | None, training: bool
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Forward pass; returns (loss, rate, distortion), each a mean over this batch."""
         if self.fast_objective is not None:
-            rate_vec, distortion_vec = self.fast_terms(x, y, training)
-            rate, distortion = tf.reduce_mean(rate_vec), tf.reduce_mean(distortion_vec)
+            eps, kl_eps = noise if noise is not None else self.draw_noise(tf.shape(x)[0])
+            rate_vec, distortion_vec = self.fast_objective.terms(x, y, eps, kl_eps, training)
+            rate, distortion = _batch_mean(rate_vec), _batch_mean(distortion_vec)
             return distortion + tf.cast(self.kl_weight, rate.dtype) * rate, rate, distortion
         likelihood_dist = self(x, training=training)
         distortion = tf.reduce_mean(self.loss(y, likelihood_dist))  # mean −log p(x|z)
@@ -120,18 +131,55 @@ class VAE(tfk.Model):
         rate = self.kl_term.last_rate
         return distortion + kl_penalty, rate, distortion
 
-    def fast_terms(self, x: tf.Tensor, y: tf.Tensor, training: bool):
-        """Per-example (rate, distortion) through the fast path, with fresh noise."""
+    def draw_noise(self, batch: tf.Tensor) -> Noise:
+        """Fresh standard normal noise for the fast path: ``(eps, kl_eps)``.
+
+        ``eps`` is ``[batch, latent_dim]``; ``kl_eps`` is ``[kl_samples, batch,
+        latent_dim]`` when the sampled KL uses separate test points, else ``None``.
+        """
         config = self.config
-        batch = tf.shape(x)[0]
-        eps = self.noise.normal([batch, config.latent_dim])  # [batch, latent]
+        eps = self.noise.normal([batch, config.latent_dim])
         kl_eps = None
         if not config.use_exact_kl and config.kl_samples > 1:
             kl_eps = self.noise.normal([config.kl_samples, batch, config.latent_dim])
+        return eps, kl_eps
+
+    def fast_terms(self, x: tf.Tensor, y: tf.Tensor, training: bool):
+        """Per-example (rate, distortion) through the fast path, with fresh noise."""
+        eps, kl_eps = self.draw_noise(tf.shape(x)[0])
         return self.fast_objective.terms(x, y, eps, kl_eps, training)
 
-    def _update_trackers(self, loss: tf.Tensor, rate: tf.Tensor, distortion: tf.Tensor, data):
-        x = tfk.utils.unpack_x_y_sample_weight(data)[0]
+    def compute_gradients(
+        self, x: tf.Tensor, y: tf.Tensor | None = None, noise: Noise | None = None
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, list[tf.Tensor]]:
+        r"""The training step's loss terms and gradients on one (replica's) batch.
+
+        Under a ``tf.distribute`` strategy with R replicas, replica r holds
+        :math:`B_r` of the global batch's :math:`B = \sum_r B_r` images. Its
+        gradient is taken of :math:`\frac{B_r}{B}\,\bar\ell_r`, where
+        :math:`\bar\ell_r` is its own mean −ELBO (KL included once, from
+        whichever attachment). The optimizer sums gradients over replicas, so the
+        step follows :math:`\nabla\frac1B\sum_i \ell_i`: the per-example −ELBO
+        of the global batch, whatever the split.
+
+        Args:
+            x: Images.
+            y: Targets; ``None`` means ``x``.
+            noise: Fast-path noise from :meth:`draw_noise`; ``None`` draws it.
+
+        Returns:
+            (loss, rate, distortion) as means over this replica's batch, and the
+            gradients (not yet summed over replicas) for ``trainable_variables``.
+        """
+        y = x if y is None else y
+        with tf.GradientTape() as tape:
+            loss, rate, distortion = self._step_terms(x, y, noise, training=True)
+            objective = loss * _replica_share(x)
+            objective = self.precision.scale_loss(self.optimizer, objective)
+        grads = tape.gradient(objective, self.trainable_variables)
+        return loss, rate, distortion, self.precision.unscale(self.optimizer, grads)
+
+    def _update_trackers(self, loss: tf.Tensor, rate: tf.Tensor, distortion: tf.Tensor, x):
         batch = tf.cast(tf.shape(x)[0], loss.dtype)
         # Weighting by batch size makes epoch values true per-example means.
         self.loss_tracker.update_state(loss, sample_weight=batch)
@@ -140,42 +188,71 @@ class VAE(tfk.Model):
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
-        with tf.GradientTape() as tape:
-            loss, rate, distortion = self._step_terms(data, training=True)
-        grads = tape.gradient(loss, self.trainable_variables)
+        x, y = _unpack(data)
+        loss, rate, distortion, grads = self.compute_gradients(x, y)
+        # Loss scaling overflows on purpose (and skips those steps); watch only the loss then.
+        watched = None if self.precision.loss_scaling else grads
+        self.fault_monitor.observe(loss, watched, self.optimizer.iterations)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables, strict=True))
-        return self._update_trackers(loss, rate, distortion, data)
+        return self._update_trackers(loss, rate, distortion, x)
 
     def test_step(self, data: Any) -> dict[str, tf.Tensor]:
-        loss, rate, distortion = self._step_terms(data, training=False)
-        return self._update_trackers(loss, rate, distortion, data)
+        x, y = _unpack(data)
+        loss, rate, distortion = self._step_terms(x, y, None, training=False)
+        return self._update_trackers(loss, rate, distortion, x)
 
     def fit(self, x=None, y=None, batch_size: int | None = None, **kwargs):
         """``tf_keras.Model.fit``, feeding in-memory arrays through ``tf.data``.
 
         When ``x`` is an array (and ``y`` is ``None`` or the same images), it is
-        wrapped by :func:`tfpvae.pipeline.array_dataset` (seeded index shuffle,
-        batch gather, prefetch), and so is an array ``validation_data``. Datasets
-        and generators pass straight through. Everything else is ``fit``'s.
+        checked (see :mod:`tfpvae.validation`) and wrapped by
+        :func:`tfpvae.pipeline.array_dataset`: a seeded order per epoch, whole-batch
+        gathers, prefetch. An array ``validation_data`` is wrapped the same way.
+        Datasets pass straight through. Under several replicas each epoch drops
+        its last partial batch, so that no replica is left without images.
+
+        A :class:`~tfpvae.faults.NonFiniteGuard` is added unless one is given: a
+        non-finite loss stops training, restores the last good weights and sets
+        :attr:`training_fault` (and warns).
         """
         if _is_array(x):
             check_images(x, self.config, "x")
         validation = kwargs.get("validation_data")
         if isinstance(validation, tuple) and _is_array(validation[0]):
             check_images(validation[0], self.config, "validation_data")
+        callbacks = list(kwargs.pop("callbacks", None) or [])
+        if not any(isinstance(c, NonFiniteGuard) for c in callbacks):
+            callbacks.insert(0, NonFiniteGuard())
         if _is_array(x) and (y is None or y is x or _is_array(y)):
             if y is not None and y is not x and not np.array_equal(np.asarray(x), np.asarray(y)):
                 raise ValueError("a VAE reconstructs its input: y must be x (or None)")
             batch_size = batch_size or 32
-            shuffle = kwargs.pop("shuffle", True)
-            x = array_dataset(x, batch_size, shuffle=bool(shuffle), seed=_next_seed())
+            drop = self.distribute_strategy.num_replicas_in_sync > 1
+            steps = steps_per_epoch(len(x), batch_size, drop_remainder=drop)
+            if steps == 0:
+                raise ValueError(
+                    f"batch_size {batch_size} is larger than the {len(x)} training images, so "
+                    "an epoch would have no full batch to split across replicas; lower batch_size"
+                )
+            x = array_dataset(
+                x,
+                batch_size,
+                shuffle=bool(kwargs.pop("shuffle", True)),
+                seed=_next_seed(),
+                drop_remainder=drop,
+                first_epoch=int(kwargs.get("initial_epoch", 0)),
+            )
             y = None
-            kwargs.setdefault("steps_per_epoch", int(x.cardinality()))
-            validation = kwargs.get("validation_data")
+            kwargs.setdefault("steps_per_epoch", steps)
             if isinstance(validation, tuple) and _is_array(validation[0]):
-                kwargs["validation_data"] = array_dataset(validation[0], batch_size, shuffle=False)
+                kwargs["validation_data"] = array_dataset(
+                    validation[0], batch_size, shuffle=False, drop_remainder=drop
+                )
             batch_size = None
-        return super().fit(x, y, batch_size=batch_size, **kwargs)
+        history = super().fit(x, y, batch_size=batch_size, callbacks=callbacks, **kwargs)
+        if self.training_fault is not None:
+            warnings.warn(self.training_fault.message(), RuntimeWarning, stacklevel=2)
+        return history
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         """``tf_keras.Model.evaluate``, checking array inputs first (see ``tfpvae.validation``)."""
@@ -185,6 +262,29 @@ class VAE(tfk.Model):
 
     def get_config(self) -> dict:
         return self.config.to_dict()
+
+
+def _unpack(data: Any) -> tuple[tf.Tensor, tf.Tensor]:
+    """(x, target) of a batch; the target defaults to x."""
+    x, y, sample_weight = tfk.utils.unpack_x_y_sample_weight(data)
+    if sample_weight is not None:
+        raise ValueError("tfpvae's VAE does not support sample weights")
+    return x, x if y is None else y
+
+
+def _batch_mean(values: tf.Tensor) -> tf.Tensor:
+    """Mean over the batch, 0 for an empty batch (a replica may get none)."""
+    count = tf.cast(tf.shape(values)[0], values.dtype)
+    return tf.math.divide_no_nan(tf.reduce_sum(values), count)
+
+
+def _replica_share(x: tf.Tensor) -> tf.Tensor:
+    """This replica's share B_r / B of the global batch (1 without replicas)."""
+    if tf.distribute.get_strategy().num_replicas_in_sync == 1:
+        return tf.constant(1.0)
+    local = tf.cast(tf.shape(x)[0], tf.float32)
+    total = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, local)
+    return local / total
 
 
 def _is_array(value: Any) -> bool:
@@ -209,6 +309,7 @@ def build_vae(
     kl_samples: int = 1,
     prior: tfd.Distribution | None = None,
     learning_rate: float = 1e-3,
+    strategy: tf.distribute.Strategy | None = None,
     **config_fields: Any,
 ) -> VAE:
     """Builds and compiles a VAE the way the course does, with a per-example ELBO.
@@ -226,7 +327,10 @@ def build_vae(
         kl_samples: Test points per example for the sampled KL.
         prior: Any ``tfd.Distribution`` over ``R^latent_dim``; ``None`` is N(0, I).
         learning_rate: Adam's step size.
-        **config_fields: Further :class:`~tfpvae.config.VAEConfig` fields (``conv_filters``).
+        strategy: A ``tf.distribute.Strategy``; the model is built and compiled in
+            its scope. ``None`` uses the current one (one device by default).
+        **config_fields: Further :class:`~tfpvae.config.VAEConfig` fields
+            (``conv_filters``, ``precision``, ``fast_path``).
 
     Returns:
         A compiled :class:`VAE`. ``vae(x)`` is p(x|z); ``vae.encoder(x)`` is q(z|x).
@@ -253,20 +357,40 @@ def build_vae(
         learning_rate=learning_rate,
         **config_fields,
     )
-    return build_vae_from_config(config, prior=prior)
+    return build_vae_from_config(config, prior=prior, strategy=strategy)
 
 
-def build_vae_from_config(config: VAEConfig, prior: tfd.Distribution | None = None) -> VAE:
-    """Builds and compiles a :class:`VAE` from a :class:`~tfpvae.config.VAEConfig`."""
-    encoder = build_encoder(config, prior=prior)
-    decoder = build_decoder(config)
-    vae = VAE(config, encoder, decoder, name="vae")
-    vae.compile(
-        optimizer=tfk.optimizers.Adam(learning_rate=config.learning_rate),
-        loss=vae.likelihood.negative_log_prob,
-        jit_compile=vae.fast_objective is not None
-        and ARCHITECTURES.get(config.architecture).jit_compile,
-        steps_per_execution=STEPS_PER_EXECUTION,
-    )
-    vae.build((None, *config.input_shape))
+def build_vae_from_config(
+    config: VAEConfig,
+    prior: tfd.Distribution | None = None,
+    strategy: tf.distribute.Strategy | None = None,
+) -> VAE:
+    """Builds and compiles a :class:`VAE` from a :class:`~tfpvae.config.VAEConfig`.
+
+    Args:
+        config: The configuration.
+        prior: p(z); ``None`` is N(0, I).
+        strategy: Build and compile inside ``strategy.scope()``; ``None`` uses the
+            current strategy.
+
+    The optimizer's slots are created here, so that a checkpoint can be restored
+    into the model before its first step. XLA compiles the fast-path step on one
+    replica; with several, the step's all-reduces run without XLA.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        encoder = build_encoder(config, prior=prior)
+        decoder = build_decoder(config)
+        vae = VAE(config, encoder, decoder, name="vae")
+        optimizer = vae.precision.optimizer(tfk.optimizers.Adam(config.learning_rate))
+        vae.compile(
+            optimizer=optimizer,
+            loss=vae.likelihood.negative_log_prob,
+            jit_compile=vae.fast_objective is not None
+            and ARCHITECTURES.get(config.architecture).jit_compile
+            and strategy.num_replicas_in_sync == 1,
+            steps_per_execution=STEPS_PER_EXECUTION,
+        )
+        vae.build((None, *config.input_shape))
+        optimizer.build(vae.trainable_variables)
     return vae

@@ -67,12 +67,6 @@ def save(vae: VAE, directory: str | os.PathLike, extra: dict | None = None) -> P
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "format_version": FORMAT_VERSION,
-        "model": vae.config.to_dict(),
-        "custom_prior": vae.encoder.prior.name != "prior",
-        **(extra or {}),
-    }
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".weights.h5")
     os.close(fd)
     try:
@@ -82,8 +76,21 @@ def save(vae: VAE, directory: str | os.PathLike, extra: dict | None = None) -> P
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    atomic_write_text(directory / CONFIG_FILE, json.dumps(payload, indent=2, sort_keys=True))
+    write_config(vae, directory, extra)
     return directory
+
+
+def write_config(vae: VAE, directory: str | os.PathLike, extra: dict | None = None) -> Path:
+    """Writes only ``config.json`` (``tfpvae train`` does so before its first epoch)."""
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "model": vae.config.to_dict(),
+        "custom_prior": vae.encoder.prior.name != "prior",
+        **(extra or {}),
+    }
+    path = Path(directory) / CONFIG_FILE
+    atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True))
+    return path
 
 
 def read_config(directory: str | os.PathLike) -> dict:
@@ -124,7 +131,13 @@ def load(directory: str | os.PathLike, prior: tfd.Distribution | None = None) ->
     config = VAEConfig.from_dict(payload["model"])
     weights = Path(directory) / WEIGHTS_FILE
     if not weights.is_file():
-        raise ModelFileError(f"no weights in {directory}: {WEIGHTS_FILE} is missing")
+        hint = (
+            "; its training has not finished: continue it with "
+            f"`tfpvae train --resume --out {directory}`"
+            if (Path(directory) / "checkpoints").is_dir()
+            else ""
+        )
+        raise ModelFileError(f"no weights in {directory}: {WEIGHTS_FILE} is missing{hint}")
     vae = build_vae_from_config(config, prior=prior)
     try:
         with _no_lambda_warnings():

@@ -2,11 +2,16 @@
 
 The CLI's ``tfpvae train`` is a thin wrapper over :func:`run_training`, and the
 notebooks call the same functions, so there is one implementation of a run.
+A run killed at any moment continues with ``run_training(..., resume=True)``
+(``tfpvae train --resume``) from its latest checkpoint, and sees the same
+batches and noise as an uninterrupted run would have.
 
 A run directory holds::
 
-    config.json          model config + training settings (see tfpvae.saving)
-    model.weights.h5     the weights
+    config.json          model config + training settings (see tfpvae.saving),
+                         written before the first epoch
+    checkpoints/         the state after the latest finished epoch (tfpvae.checkpoints)
+    model.weights.h5     the weights, written when training has finished
     history.csv          one row per epoch: loss, rate, distortion (+ val_)
     metrics.json         held-out ELBO terms and IWAE bound
     latent_before.npy    test-set codes before training (for the comparison figure)
@@ -18,6 +23,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,15 +33,27 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from tfpvae import plots
-from tfpvae._backend import tfk
+from tfpvae._backend import tf, tfk
 from tfpvae.callbacks import KLWarmUp, TqdmProgress
+from tfpvae.checkpoints import Checkpoints, EpochCheckpoint
 from tfpvae.config import VAEConfig, _positive_int
 from tfpvae.data import DATASETS, load_dataset, prepare
 from tfpvae.evaluate import held_out_metrics
+from tfpvae.faults import TrainingFaultError
 from tfpvae.model import VAE, build_vae_from_config
-from tfpvae.saving import atomic_write_text, read_config, save
+from tfpvae.saving import (
+    CONFIG_FILE,
+    ModelFileError,
+    atomic_write_text,
+    read_config,
+    save,
+    write_config,
+)
 
 HISTORY_FILE = "history.csv"
+CHECKPOINT_DIR = "checkpoints"
+#: Settings a resumed run may change; every other one must match the stored run.
+RESUMABLE_CHANGES = {"epochs", "cache_dir", "learning_rate"}
 METRICS_FILE = "metrics.json"
 LATENT_BEFORE_FILE = "latent_before.npy"
 
@@ -52,6 +71,8 @@ class TrainSettings:
         warmup_epochs: Epochs over which β rises linearly from 0 (0 = off).
         eval_k: Importance samples for the held-out IWAE bound.
         limit: Use only the first ``limit`` training and test images (smoke runs).
+        deterministic: Enable TensorFlow's op determinism, so that the same seed
+            and config give bit-identical weights.
     """
 
     dataset: str = "digits"
@@ -62,6 +83,7 @@ class TrainSettings:
     warmup_epochs: int = 0
     eval_k: int = 100
     limit: int | None = None
+    deterministic: bool = False
 
     def __post_init__(self) -> None:
         DATASETS.get(self.dataset)
@@ -75,6 +97,8 @@ class TrainSettings:
             raise ValueError(f"warmup_epochs must be an integer, got {self.warmup_epochs!r}")
         if self.warmup_epochs < 0:
             raise ValueError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
+        if not isinstance(self.deterministic, bool):
+            raise ValueError(f"deterministic must be true or false, got {self.deterministic!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -122,30 +146,112 @@ def prepare_output_dir(out: Path, force: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
+def check_batch_size(settings: TrainSettings, data: RunData) -> None:
+    """Refuses a batch larger than the training set (almost always a ``limit`` slip)."""
+    if settings.batch_size > len(data.x_train):
+        raise ValueError(
+            f"batch_size {settings.batch_size} is larger than the {len(data.x_train)} "
+            "training images; lower --batch-size or raise --limit"
+        )
+
+
 def fit(
     vae: VAE,
     data: RunData,
     settings: TrainSettings,
     out: Path | None = None,
     progress: bool = True,
+    initial_epoch: int = 0,
+    checkpoints: Checkpoints | None = None,
 ) -> dict[str, list[float]]:
-    """Trains ``vae`` on ``data``; writes ``history.csv`` into ``out`` if given."""
+    """Trains ``vae`` on ``data`` from ``initial_epoch`` to ``settings.epochs``.
+
+    Appends one row per epoch to ``out/history.csv`` if ``out`` is given, and
+    writes a checkpoint after every finite epoch if ``checkpoints`` is given.
+
+    Raises:
+        TrainingFaultError: If a step went non-finite (the weights are those of
+            the last finite epoch).
+    """
     steps = -(-len(data.x_train) // settings.batch_size)
     callbacks: list[tfk.callbacks.Callback] = [KLWarmUp(settings.warmup_epochs)]
     if progress:
-        callbacks.append(TqdmProgress(settings.epochs, steps, desc="training"))
+        callbacks.append(
+            TqdmProgress(settings.epochs, steps, initial_epoch=initial_epoch, desc="training")
+        )
     if out is not None:
-        callbacks.append(tfk.callbacks.CSVLogger(str(out / HISTORY_FILE)))
-    history = vae.fit(
-        data.x_train,
-        data.x_train,
-        epochs=settings.epochs,
-        batch_size=settings.batch_size,
-        validation_data=(data.x_test, data.x_test),
-        callbacks=callbacks,
-        verbose=0,
-    )
+        callbacks.append(tfk.callbacks.CSVLogger(str(out / HISTORY_FILE), append=True))
+    if checkpoints is not None:
+        callbacks.append(EpochCheckpoint(checkpoints))
+    with warnings.catch_warnings():  # raised below instead
+        warnings.filterwarnings("ignore", "training stopped", RuntimeWarning)
+        history = vae.fit(
+            data.x_train,
+            data.x_train,
+            epochs=settings.epochs,
+            initial_epoch=initial_epoch,
+            batch_size=settings.batch_size,
+            validation_data=(data.x_test, data.x_test),
+            callbacks=callbacks,
+            verbose=0,
+        )
+    if vae.training_fault is not None:
+        kept = ""
+        if checkpoints is not None:
+            kept = (
+                f". {checkpoints.directory} keeps epoch {checkpoints.latest_epoch()}: "
+                "continue with --resume and a lower --learning-rate"
+            )
+        raise TrainingFaultError(vae.training_fault.message() + kept)
     return {k: [float(v) for v in values] for k, values in history.history.items()}
+
+
+def check_resumable_dir(out: Path) -> dict[str, Any]:
+    """The stored config of the run in ``out``, or a ``ModelFileError`` if there is none."""
+    if not (Path(out) / CONFIG_FILE).is_file():
+        raise ModelFileError(
+            f"nothing to resume in {out}: it holds no {CONFIG_FILE}; start the run without --resume"
+        )
+    return read_config(out)
+
+
+def check_resumable(out: Path, model_config: VAEConfig, settings: TrainSettings) -> None:
+    """Checks that ``out`` holds a run started with the same model and settings.
+
+    Raises:
+        ValueError: (a ``ModelFileError`` for missing files) naming the first
+            difference, or saying that there is nothing to resume.
+    """
+    stored = check_resumable_dir(out)
+    before = {**stored["model"], **stored.get("train", {})}
+    now = {**model_config.to_dict(), **settings.to_dict()}
+    for key in sorted(set(before) | set(now)):
+        if key not in RESUMABLE_CHANGES and before.get(key) != now.get(key):
+            raise ValueError(
+                f"cannot resume {out}: {key} is {now.get(key)!r} now but was "
+                f"{before.get(key)!r}; drop that option or start a new run with another --out"
+            )
+
+
+def keep_history(out: Path, epochs: int) -> None:
+    """Keeps only the complete rows of ``history.csv`` for the first ``epochs`` epochs.
+
+    A resumed run appends from its checkpoint's epoch; rows written after that
+    checkpoint (or torn by a kill) would otherwise repeat or break the file.
+    """
+    path = out / HISTORY_FILE
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines()
+    if not lines:
+        return
+    header, kept = lines[0], [lines[0]]
+    width = len(header.split(","))
+    for line in lines[1:]:
+        fields = line.split(",")
+        if len(fields) == width and fields[0].isdigit() and int(fields[0]) < epochs:
+            kept.append(line)
+    atomic_write_text(path, "\n".join(kept) + "\n" if len(kept) > 1 else "")
 
 
 def run_training(
@@ -154,19 +260,54 @@ def run_training(
     out: str | Path,
     force: bool = False,
     progress: bool = True,
+    resume: bool = False,
 ) -> tuple[VAE, dict[str, float]]:
     """Trains a VAE and writes a complete run directory.
 
+    Args:
+        model_config: The model.
+        settings: How to train it.
+        out: The run directory.
+        force: Reuse a non-empty ``out``, replacing its run.
+        progress: Show a progress bar.
+        resume: Continue the run in ``out`` from its latest checkpoint (a run
+            whose epochs are all done only gets its metrics and figures
+            rewritten). ``settings.epochs`` may be raised to train longer.
+
     Returns:
         The trained model and the held-out metrics.
+
+    Raises:
+        TrainingFaultError: If a step went non-finite. ``out`` keeps the
+            checkpoint of the last finite epoch and the history.
     """
     out = Path(out)
-    prepare_output_dir(out, force)
+    if resume:
+        if force:
+            raise ValueError("--resume continues a run and --force replaces it; choose one")
+        check_resumable(out, model_config, settings)
+    else:
+        prepare_output_dir(out, force)
     data = load_run_data(settings, model_config.likelihood)
+    check_batch_size(settings, data)
+    if settings.deterministic:
+        tf.config.experimental.enable_op_determinism()
     tfk.utils.set_random_seed(settings.seed)
     vae = build_vae_from_config(model_config)
-    np.save(out / LATENT_BEFORE_FILE, vae.encode(data.x_test).numpy())
-    fit(vae, data, settings, out, progress)
+    checkpoints = Checkpoints(vae, out / CHECKPOINT_DIR)
+    initial_epoch = checkpoints.restore() if resume else 0
+    vae.optimizer.learning_rate.assign(model_config.learning_rate)  # may change on resume
+    write_config(vae, out, extra={"train": settings.to_dict()})
+    if not (out / LATENT_BEFORE_FILE).is_file():
+        staging = out / f".{LATENT_BEFORE_FILE}.tmp"
+        with staging.open("wb") as handle:
+            np.save(handle, vae.encode(data.x_test).numpy())
+        os.replace(staging, out / LATENT_BEFORE_FILE)
+    keep_history(out, initial_epoch)
+    if initial_epoch == 0:
+        checkpoints.write(0)  # so that even a fault in the first epoch leaves a checkpoint
+    if initial_epoch < settings.epochs:
+        fit(vae, data, settings, out, progress, initial_epoch, checkpoints)
     save(vae, out, extra={"train": settings.to_dict()})
     metrics = write_metrics(vae, data, settings, out)
     write_figures(vae, data, out)
@@ -187,7 +328,7 @@ def read_history(out: Path) -> dict[str, list[float]]:
     if not path.is_file():
         return {}
     with path.open() as handle:
-        rows = list(csv.DictReader(handle))
+        rows = [row for row in csv.DictReader(handle) if None not in row.values()]
     return {key: [float(row[key]) for row in rows] for key in (rows[0] if rows else {})}
 
 

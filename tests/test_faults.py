@@ -1,0 +1,96 @@
+"""A non-finite step stops training, restores the last good weights and says where."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import tfpvae
+from tfpvae._backend import tf
+from tfpvae.checkpoints import Checkpoints
+from tfpvae.cli import main
+from tfpvae.training import read_history
+
+BATCH, BAD_BATCH = 16, 5
+
+
+def _images(n: int = 160) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.uniform(0.05, 0.95, size=(n, 8, 8)).astype("float32")
+
+
+def test_fault_is_located_to_the_batch_and_weights_are_restored() -> None:
+    vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(16,))
+    x = _images()
+    vae.fit(x, epochs=1, batch_size=BATCH, verbose=0)  # one good epoch
+    good = [v.numpy().copy() for v in vae.trainable_variables]
+    poisoned = x.copy()
+    poisoned[BAD_BATCH * BATCH + 3, 2, 2] = np.nan  # a dataset skips array validation
+    data = tf.data.Dataset.from_tensor_slices(poisoned).batch(BATCH)
+    with pytest.warns(RuntimeWarning, match=f"epoch 2, batch {BAD_BATCH + 1} of 10"):
+        history = vae.fit(data, epochs=3, initial_epoch=1, verbose=0)
+    fault = vae.training_fault
+    assert (fault.epoch, fault.batch, fault.steps_per_epoch, fault.restored_epoch) == (
+        1, BAD_BATCH, 10, 1
+    )  # fmt: skip
+    assert math.isnan(fault.loss) and fault.learning_rate == pytest.approx(1e-3)
+    assert len(history.history["loss"]) == 1  # the run stopped in the faulty epoch
+    for before, after in zip(good, vae.trainable_variables, strict=True):
+        np.testing.assert_array_equal(before, after.numpy())
+    vae.fit(x, epochs=1, batch_size=BATCH, verbose=0)  # the next fit starts clean
+    assert vae.training_fault is None
+
+
+def test_overflowing_gradient_is_a_fault_even_with_a_finite_loss() -> None:
+    vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(16,), learning_rate=1e30)
+    with pytest.warns(RuntimeWarning, match="training stopped"):
+        vae.fit(_images(), epochs=3, batch_size=BATCH, verbose=0)
+    assert vae.training_fault is not None and vae.training_fault.epoch == 0
+    assert all(np.isfinite(v.numpy()).all() for v in vae.trainable_variables)
+
+
+def test_cli_fault_keeps_the_last_good_checkpoint_and_history(tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    common = ["--limit", "200", "--hidden-units", "16", "--k", "3", "--out", str(out), "--quiet"]
+    assert main(["train", "--epochs", "2", *common]) == 0
+    capsys.readouterr()
+    saved_model = tfpvae.load(out)
+
+    # A huge step size drives epoch 3 into overflow.
+    code = main(["train", "--resume", "--epochs", "4", "--learning-rate", "1e12", *common])
+    err = capsys.readouterr().err.strip()
+    assert code == 3 and len(err.splitlines()) == 1
+    assert "non-finite step" in err and "at epoch 3, batch" in err
+    assert "keeps epoch 2: continue with --resume" in err
+    history = read_history(out)
+    assert history["epoch"] == [0, 1, 2]
+    assert all(math.isfinite(v) for v in history["loss"][:2]) and not math.isfinite(
+        history["loss"][2]
+    )
+    # The checkpoint holds the weights of the last good epoch: those the finished run saved.
+    probe = tfpvae.build_vae_from_config(saved_model.config)
+    assert Checkpoints(probe, out / "checkpoints").restore() == 2
+    for a, b in zip(saved_model.trainable_variables, probe.trainable_variables, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+    # Resuming with a sane step size finishes the run with a gap-free history.
+    assert main(["train", "--resume", "--epochs", "4", "--learning-rate", "1e-3", *common]) == 0
+    history = read_history(out)
+    assert history["epoch"] == [0, 1, 2, 3]
+    assert all(math.isfinite(v) for v in history["loss"])
+    assert json.loads((out / "config.json").read_text())["model"]["learning_rate"] == 1e-3
+
+
+def test_beta_concentrations_stay_bounded_for_extreme_parameters() -> None:
+    vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(4,))
+    last = vae.decoder.layers[-2]
+    kernel, bias = last.get_weights()
+    last.set_weights([kernel * 0.0, np.full_like(bias, 1e30)])  # softplus(1e30) = 1e30
+    dist = vae.decoder(np.zeros((2, 2), "float32"))
+    alpha = dist.distribution.concentration1.numpy()
+    beta = dist.distribution.concentration0.numpy()
+    assert np.isfinite(alpha).all() and alpha.max() <= 1e6 and beta.max() <= 1e6
+    assert np.isfinite(dist.log_prob(np.full((2, 8, 8), 0.5, "float32")).numpy()).all()

@@ -1,0 +1,166 @@
+"""Numerical faults during training: detect a non-finite step, stop, restore.
+
+The training step reports its loss and gradients to a :class:`FaultMonitor`,
+which remembers, inside the compiled step, the optimizer step at which the loss
+or a gradient first stopped being finite. :class:`NonFiniteGuard` reads that
+after each group of steps. On a fault it stops training, puts back the weights
+from the end of the last finite epoch, and leaves a :class:`TrainingFault` on
+the model naming the epoch and batch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from tfpvae._backend import tf, tfk
+
+
+class TrainingFaultError(RuntimeError):
+    """Training stopped on a non-finite loss; the message says where and what was kept."""
+
+
+@dataclass(frozen=True)
+class TrainingFault:
+    """Where a run went non-finite and what was restored.
+
+    Attributes:
+        epoch: 0-based epoch of the faulty step (as in ``history.csv``).
+        batch: 0-based batch within that epoch.
+        steps_per_epoch: Batches per epoch, for the message.
+        loss: The loss of the faulty step (nan or ±inf; finite if only a
+            gradient overflowed).
+        restored_epoch: Epochs completed by the restored weights.
+        learning_rate: The optimizer's step size, for the advice.
+    """
+
+    epoch: int
+    batch: int
+    steps_per_epoch: int
+    loss: float
+    restored_epoch: int
+    learning_rate: float
+
+    def message(self) -> str:
+        """One line for logs and the CLI."""
+        what = f"loss {self.loss:g}" if not math.isfinite(self.loss) else "a gradient overflowed"
+        kept = (
+            f"the end of epoch {self.restored_epoch}"
+            if self.restored_epoch > 0
+            else "their values before training"
+        )
+        return (
+            f"training stopped: non-finite step ({what}) at epoch {self.epoch + 1}, "
+            f"batch {self.batch + 1} of {self.steps_per_epoch}; the weights were restored "
+            f"to {kept}. Lower the learning rate (it was {self.learning_rate:g}) or check the data"
+        )
+
+
+def _all_finite(loss: tf.Tensor, grads: list[tf.Tensor] | None) -> tf.Tensor:
+    checks = [tf.reduce_all(tf.math.is_finite(loss))]
+    checks += [tf.reduce_all(tf.math.is_finite(g)) for g in grads or [] if g is not None]
+    return tf.reduce_all(tf.stack(checks))
+
+
+class FaultMonitor:
+    """Remembers the first optimizer step whose loss or gradients were not finite.
+
+    The state lives in two variables that the compiled training step updates;
+    under several replicas the finiteness is agreed by an all-reduce, so every
+    replica records the same step.
+    """
+
+    def __init__(self) -> None:
+        first_replica = tf.VariableAggregation.ONLY_FIRST_REPLICA
+        self.first_step = tf.Variable(
+            -1, dtype=tf.int64, trainable=False, aggregation=first_replica, name="fault_step"
+        )
+        self.loss = tf.Variable(0.0, trainable=False, aggregation=first_replica, name="fault_loss")
+
+    def observe(self, loss: tf.Tensor, grads: list[tf.Tensor] | None, step: tf.Tensor) -> None:
+        """Records ``step`` if it is the first non-finite one (call inside the step)."""
+        finite = _all_finite(loss, grads)
+        if tf.distribute.get_strategy().num_replicas_in_sync > 1:
+            bad = tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.SUM, tf.cast(tf.logical_not(finite), tf.float32)
+            )
+            finite = tf.equal(bad, 0.0)
+        first = tf.logical_and(tf.logical_not(finite), self.first_step < 0)
+        self.first_step.assign(tf.where(first, tf.cast(step, tf.int64), self.first_step))
+        self.loss.assign(tf.where(first, tf.cast(loss, tf.float32), self.loss))
+
+    def reset(self) -> None:
+        self.first_step.assign(-1)
+        self.loss.assign(0.0)
+
+    def fault_step(self) -> int | None:
+        """The recorded optimizer step, or ``None`` if every step was finite."""
+        step = int(self.first_step.numpy())
+        return None if step < 0 else step
+
+
+class NonFiniteGuard(tfk.callbacks.Callback):
+    """Stops training at the first non-finite step and restores the last good weights.
+
+    "Good" weights are those at the end of the latest epoch whose steps were all
+    finite (or the starting weights); the optimizer's state is restored with them.
+    ``VAE.fit`` adds this guard by default; afterwards ``vae.training_fault`` is
+    a :class:`TrainingFault` or ``None``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._good: list[np.ndarray] = []  # values of _state_variables()
+        self._good_epoch: int | None = None
+        self._epoch = 0
+        self._epoch_start_step = 0
+
+    def on_train_begin(self, logs=None) -> None:
+        self.model.fault_monitor.reset()
+        self.model.training_fault = None
+        self._good = self._snapshot()
+        self._good_epoch = None  # set by the first epoch (``initial_epoch`` when resuming)
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self._epoch = epoch
+        if self._good_epoch is None:
+            self._good_epoch = epoch
+        self._epoch_start_step = int(self.model.optimizer.iterations.numpy())
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        self._check()
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        if not self._check():
+            self._good = self._snapshot()
+            self._good_epoch = epoch + 1
+
+    def _state_variables(self) -> list[tf.Variable]:
+        """The weights and the optimizer's slots (a faulty step poisons both)."""
+        return [*self.model.trainable_variables, *self.model.optimizer.variables]
+
+    def _snapshot(self) -> list[np.ndarray]:
+        return [v.numpy() for v in self._state_variables()]
+
+    def _check(self) -> bool:
+        """True if a fault has happened (handling it the first time)."""
+        model = self.model
+        if model.training_fault is not None:
+            return True
+        step = model.fault_monitor.fault_step()
+        if step is None:
+            return False
+        for variable, value in zip(self._state_variables(), self._good, strict=True):
+            variable.assign(value)
+        model.stop_training = True
+        model.training_fault = TrainingFault(
+            epoch=self._epoch,
+            batch=step - self._epoch_start_step,
+            steps_per_epoch=int(self.params.get("steps") or 0),
+            loss=float(model.fault_monitor.loss.numpy()),
+            restored_epoch=self._good_epoch or 0,
+            learning_rate=float(tfk.backend.get_value(model.optimizer.learning_rate)),
+        )
+        return True
