@@ -65,6 +65,17 @@ def test_existing_output_is_not_overwritten_without_force(tmp_path, capsys) -> N
         (["train", "--epochs", "0", "--out", "X"], "epochs must be a positive integer"),
         (["evaluate", "nowhere"], "directory does not exist"),
         (["train", "--config", "missing.toml", "--out", "X"], "cannot read config file"),
+        (["train", "--kl-samples", "0", "--out", "X"], "kl_samples must be a positive integer"),
+        (["train", "--learning-rate", "0", "--out", "X"], "learning_rate must be a finite"),
+        (["train", "--learning-rate", "nan", "--out", "X"], "learning_rate must be a finite"),
+        (["train", "--beta", "inf", "--out", "X"], "kl_weight must be a finite number"),
+        (["train", "--limit", "0", "--out", "X"], "limit must be a positive integer"),
+        (
+            ["train", "--batch-size", "64", "--limit", "50", "--out", "X"],
+            "batch_size 64 is larger than the 50 training images; lower --batch-size",
+        ),
+        (["train", "--resume", "--out", "X"], "nothing to resume in"),
+        (["train", "--hidden-units", "32,-4", "--out", "X"], "hidden_units must be a positive"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, message) -> None:

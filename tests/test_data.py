@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import gzip
+import hashlib
+from pathlib import Path
+
 import numpy as np
 import pytest
-from conftest import SHARED_CACHE, needs_fashion_sample
+from conftest import HAS_FASHION_SAMPLE, SHARED_CACHE, needs_fashion_sample
 
 from tfpvae import data
 from tfpvae.data import CACHE_ENV, DatasetUnavailableError, class_names, load_dataset, prepare
@@ -90,3 +94,43 @@ def test_real_fashion_mnist_sample_loads_offline(monkeypatch) -> None:
     assert x_train.shape == (1600, 28, 28) and x_test.shape == (400, 28, 28)
     assert x_train.dtype == np.uint8 and y_train.shape == (1600,)
     assert set(np.unique(y_test)) == set(range(10))
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, int, str]]:
+    """Every path under ``root`` with its size, mtime and content hash."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
+        stat = path.stat()
+        found[str(path.relative_to(root))] = (stat.st_size, stat.st_mtime_ns, digest)
+    return found
+
+
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    """Writes ``array`` (uint8) in MNIST's gzipped idx format."""
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as handle:
+        handle.write(header + array.tobytes())
+
+
+def _fake_fashion_cache(root: Path) -> Path:
+    """A tiny cache in Keras's layout, so this check runs without the shared sample."""
+    folder = root / "datasets" / "fashion-mnist"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 12), ("t10k", 5)):
+        _write_idx(folder / f"{split}-labels-idx1-ubyte.gz", rng.integers(0, 10, n, np.uint8))
+        images = rng.integers(0, 256, (n, 28, 28), np.uint8)
+        _write_idx(folder / f"{split}-images-idx3-ubyte.gz", images)
+    return root
+
+
+@pytest.mark.parametrize("which", ["fake", "shared"])
+def test_loading_never_writes_into_the_cache_the_user_pointed_at(tmp_path, which) -> None:
+    if which == "shared" and not HAS_FASHION_SAMPLE:
+        pytest.skip(f"Fashion-MNIST sample not present at {SHARED_CACHE}")
+    cache = _fake_fashion_cache(tmp_path / "cache") if which == "fake" else SHARED_CACHE
+    before = _snapshot(cache)
+    (x_train, _), (x_test, _) = load_dataset("fashion_mnist", str(cache))
+    assert x_train.shape[1:] == (28, 28) and len(x_test) > 0
+    assert _snapshot(cache) == before

@@ -30,6 +30,7 @@ MODEL_OPTIONS = {
     "beta": "kl_weight",
     "kl_samples": "kl_samples",
     "learning_rate": "learning_rate",
+    "precision": "precision",
 }
 TRAIN_OPTIONS = {
     "dataset": "dataset",
@@ -41,6 +42,7 @@ TRAIN_OPTIONS = {
     "k": "eval_k",
     "limit": "limit",
     "deterministic": "deterministic",
+    "strategy": "strategy",
 }
 EXIT_FAULT = 3
 EXIT_INTERRUPTED = 130
@@ -62,9 +64,11 @@ def _int_list(text: str) -> list[int]:
 def _add_train_parser(subparsers) -> None:
     from tfpvae.architectures import ARCHITECTURES
     from tfpvae.data import DATASETS
+    from tfpvae.distribute import STRATEGIES
     from tfpvae.divergences import KL_ATTACHMENTS
     from tfpvae.encoders import POSTERIORS
     from tfpvae.likelihoods import LIKELIHOODS
+    from tfpvae.precision import PRECISIONS
 
     p = subparsers.add_parser(
         "train",
@@ -98,6 +102,16 @@ def _add_train_parser(subparsers) -> None:
         "--deterministic",
         action=argparse.BooleanOptionalAction,
         help="TensorFlow op determinism: the same seed gives identical weights",
+    )
+    p.add_argument(
+        "--strategy",
+        choices=STRATEGIES.names(),
+        help="tf.distribute strategy (default: default = one device; multiworker reads TF_CONFIG)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS.names(),
+        help="trunk precision; distributions stay float32 (default: float32)",
     )
     p.add_argument("--out", type=Path, required=True, help="run directory to create")
     p.add_argument("--force", action="store_true", default=False, help="overwrite --out")
@@ -179,7 +193,10 @@ def resolve_train_options(args: argparse.Namespace):
     options.update(read_config_file(given.pop("config")) if "config" in given else {})
     options.update({k: v for k, v in given.items() if k in MODEL_OPTIONS or k in TRAIN_OPTIONS})
     if isinstance(options.get("hidden_units"), str):
-        options["hidden_units"] = _int_list(options["hidden_units"])
+        try:
+            options["hidden_units"] = _int_list(options["hidden_units"])
+        except argparse.ArgumentTypeError as err:
+            raise UsageError(f"hidden_units: {err}") from None
     settings = TrainSettings(
         **{TRAIN_OPTIONS[k]: v for k, v in options.items() if k in TRAIN_OPTIONS}
     )
@@ -220,6 +237,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
+    if metrics is None:
+        print("worker done; the chief writes the metrics and figures")
+        return 0
     print(_format_metrics(metrics))
     print(f"wrote {args.out}")
     return 0

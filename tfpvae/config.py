@@ -124,6 +124,8 @@ def _positive_int(name: str, value: object) -> None:
 
 
 def _int_tuple(name: str, value: tuple, allow_empty: bool = False) -> None:
+    if not isinstance(value, tuple):
+        raise ValueError(f"{name} must be a list of positive integers, got {value!r}")
     if not allow_empty and len(value) == 0:
         raise ValueError(f"{name} must not be empty")
     for v in value:

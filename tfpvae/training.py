@@ -38,6 +38,7 @@ from tfpvae.callbacks import KLWarmUp, TqdmProgress
 from tfpvae.checkpoints import Checkpoints, EpochCheckpoint
 from tfpvae.config import VAEConfig, _positive_int
 from tfpvae.data import DATASETS, load_dataset, prepare
+from tfpvae.distribute import STRATEGIES, make_strategy, worker_directory, worker_role
 from tfpvae.evaluate import held_out_metrics
 from tfpvae.faults import TrainingFaultError
 from tfpvae.model import VAE, build_vae_from_config
@@ -53,7 +54,7 @@ from tfpvae.saving import (
 HISTORY_FILE = "history.csv"
 CHECKPOINT_DIR = "checkpoints"
 #: Settings a resumed run may change; every other one must match the stored run.
-RESUMABLE_CHANGES = {"epochs", "cache_dir", "learning_rate"}
+RESUMABLE_CHANGES = {"epochs", "cache_dir", "learning_rate", "strategy"}
 METRICS_FILE = "metrics.json"
 LATENT_BEFORE_FILE = "latent_before.npy"
 
@@ -73,6 +74,7 @@ class TrainSettings:
         limit: Use only the first ``limit`` training and test images (smoke runs).
         deterministic: Enable TensorFlow's op determinism, so that the same seed
             and config give bit-identical weights.
+        strategy: A ``tf.distribute`` strategy name (see ``tfpvae.distribute``).
     """
 
     dataset: str = "digits"
@@ -84,9 +86,11 @@ class TrainSettings:
     eval_k: int = 100
     limit: int | None = None
     deterministic: bool = False
+    strategy: str = "default"
 
     def __post_init__(self) -> None:
         DATASETS.get(self.dataset)
+        STRATEGIES.get(self.strategy)
         for name in ("epochs", "batch_size", "eval_k"):
             _positive_int(name, getattr(self, name))
         if self.limit is not None:
@@ -97,6 +101,8 @@ class TrainSettings:
             raise ValueError(f"warmup_epochs must be an integer, got {self.warmup_epochs!r}")
         if self.warmup_epochs < 0:
             raise ValueError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
+        if self.cache_dir is not None and not isinstance(self.cache_dir, str):
+            raise ValueError(f"cache_dir must be a path, got {self.cache_dir!r}")
         if not isinstance(self.deterministic, bool):
             raise ValueError(f"deterministic must be true or false, got {self.deterministic!r}")
 
@@ -261,13 +267,14 @@ def run_training(
     force: bool = False,
     progress: bool = True,
     resume: bool = False,
-) -> tuple[VAE, dict[str, float]]:
+) -> tuple[VAE, dict[str, float] | None]:
     """Trains a VAE and writes a complete run directory.
 
     Args:
         model_config: The model.
-        settings: How to train it.
-        out: The run directory.
+        settings: How to train it (including the ``tf.distribute`` strategy).
+        out: The run directory. In a multi-worker run the chief writes here and
+            worker N into ``out/worker-N`` (see :func:`tfpvae.distribute.worker_directory`).
         force: Reuse a non-empty ``out``, replacing its run.
         progress: Show a progress bar.
         resume: Continue the run in ``out`` from its latest checkpoint (a run
@@ -275,13 +282,16 @@ def run_training(
             rewritten). ``settings.epochs`` may be raised to train longer.
 
     Returns:
-        The trained model and the held-out metrics.
+        The trained model and the held-out metrics (``None`` on a non-chief worker,
+        which writes no metrics or figures).
 
     Raises:
         TrainingFaultError: If a step went non-finite. ``out`` keeps the
             checkpoint of the last finite epoch and the history.
     """
-    out = Path(out)
+    strategy = make_strategy(settings.strategy)  # first: multi-worker needs a fresh runtime
+    chief, _ = worker_role(strategy)
+    out = worker_directory(Path(out), strategy)
     if resume:
         if force:
             raise ValueError("--resume continues a run and --force replaces it; choose one")
@@ -293,7 +303,7 @@ def run_training(
     if settings.deterministic:
         tf.config.experimental.enable_op_determinism()
     tfk.utils.set_random_seed(settings.seed)
-    vae = build_vae_from_config(model_config)
+    vae = build_vae_from_config(model_config, strategy=strategy)
     checkpoints = Checkpoints(vae, out / CHECKPOINT_DIR)
     initial_epoch = checkpoints.restore() if resume else 0
     vae.optimizer.learning_rate.assign(model_config.learning_rate)  # may change on resume
@@ -307,8 +317,10 @@ def run_training(
     if initial_epoch == 0:
         checkpoints.write(0)  # so that even a fault in the first epoch leaves a checkpoint
     if initial_epoch < settings.epochs:
-        fit(vae, data, settings, out, progress, initial_epoch, checkpoints)
+        fit(vae, data, settings, out, progress and chief, initial_epoch, checkpoints)
     save(vae, out, extra={"train": settings.to_dict()})
+    if not chief:
+        return vae, None
     metrics = write_metrics(vae, data, settings, out)
     write_figures(vae, data, out)
     return vae, metrics

@@ -1,0 +1,126 @@
+"""Run as a script by tests/test_distribute.py: a VAE on 2 logical CPUs vs 1 device.
+
+It must run in a fresh process, because logical devices can only be configured
+before TensorFlow initialises. It prints one JSON object with the largest
+differences found, and the loss of one mirrored training epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+)
+
+import tfpvae  # noqa: E402
+from tfpvae.data import load_dataset, prepare  # noqa: E402
+
+BATCH, FIRST = 31, 16  # an uneven split: 16 images on replica 0, 15 on replica 1
+MODES = {
+    "fast path, sampled KL": {},
+    "fast path, exact KL, 4 test points ignored": {"use_exact_kl": True, "kl_samples": 4},
+    "add_loss, exact KL": {"fast_path": False, "use_exact_kl": True},
+    "regularizer, exact KL": {"fast_path": False, "use_exact_kl": True, "kl": "regularizer"},
+}
+
+
+class PosteriorMeanVAE(tfpvae.VAE):
+    """Feeds the decoder E[z|x] so that the layer path has no sampling noise to compare."""
+
+    def call(self, x, training=None):
+        return self.decoder(self.encoder(x, training=training).mean(), training=training)
+
+
+def build(strategy: tf.distribute.Strategy, fields: dict) -> tfpvae.VAE:
+    config = tfpvae.VAEConfig(input_shape=(8, 8), hidden_units=(32,), kl_weight=0.7, **fields)
+    with strategy.scope():
+        vae = tfpvae.build_vae_from_config(config)
+        if not config.fast_path:  # rebuild the same layers under the noise-free call
+            vae = PosteriorMeanVAE(config, vae.encoder, vae.decoder)
+            vae.compile(optimizer=tfk_adam(), loss=vae.likelihood.negative_log_prob)
+    return vae
+
+
+def tfk_adam():
+    return tfpvae.tfk.optimizers.Adam(1e-3)
+
+
+def per_replica(strategy, whole: np.ndarray):
+    """Splits a global batch as [:FIRST] and [FIRST:] across the two replicas."""
+
+    def part(context):
+        return whole[:FIRST] if context.replica_id_in_sync_group == 0 else whole[FIRST:]
+
+    return strategy.experimental_distribute_values_from_function(part)
+
+
+def compare(fields: dict, x: np.ndarray, eps: np.ndarray) -> dict[str, float]:
+    single = build(tf.distribute.get_strategy(), fields)
+    mirrored_strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    mirrored = build(mirrored_strategy, fields)
+    mirrored.set_weights(single.get_weights())
+    noise = (tf.constant(eps), None) if single.config.fast_path else None
+
+    loss, rate, distortion, grads = single.compute_gradients(tf.constant(x), None, noise)
+
+    @tf.function
+    def replica_step(xr, er):
+        return mirrored.compute_gradients(xr, None, (er, None) if noise is not None else None)
+
+    results = mirrored_strategy.run(
+        replica_step, args=(per_replica(mirrored_strategy, x), per_replica(mirrored_strategy, eps))
+    )
+    local_loss, local_rate, local_distortion, local_grads = results
+    sizes = np.array([FIRST, BATCH - FIRST], "float64")
+
+    def global_mean(value) -> float:
+        parts = [float(v) for v in mirrored_strategy.experimental_local_results(value)]
+        return float(np.dot(parts, sizes) / BATCH)
+
+    summed = [mirrored_strategy.reduce("SUM", g, axis=None) for g in local_grads]
+    grad_scale = max(float(tf.reduce_max(tf.abs(g))) for g in grads)
+    penalty = global_mean(local_loss) - global_mean(local_distortion)
+    return {
+        "loss": float(loss),
+        "loss_diff": abs(global_mean(local_loss) - float(loss)),
+        "rate_diff": abs(global_mean(local_rate) - float(rate)),
+        "distortion_diff": abs(global_mean(local_distortion) - float(distortion)),
+        # beta * KL counted once: twice (or half) would be off by 0.7 * rate.
+        "kl_penalty_diff": abs(penalty - 0.7 * float(rate)),
+        "rate": float(rate),
+        "grad_max_abs": grad_scale,
+        "grad_diff": max(
+            float(tf.reduce_max(tf.abs(a - b))) for a, b in zip(grads, summed, strict=True)
+        ),
+    }
+
+
+def main() -> None:
+    (x_train, _), _ = load_dataset("digits")
+    x_all = prepare(x_train, "beta")
+    x = x_all[:BATCH]
+    eps = np.random.default_rng(0).standard_normal((BATCH, 2)).astype("float32")
+    report = {name: compare(fields, x, eps) for name, fields in MODES.items()}
+
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(32,), strategy=strategy)
+    before = [w.copy() for w in vae.get_weights()]
+    history = vae.fit(x_all[:512], epochs=1, batch_size=64, verbose=0)
+    report["epoch"] = {
+        "replicas": strategy.num_replicas_in_sync,
+        "loss": history.history["loss"][0],
+        "changed": any(
+            not np.array_equal(a, b) for a, b in zip(before, vae.get_weights(), strict=True)
+        ),
+    }
+    json.dump(report, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
