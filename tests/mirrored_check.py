@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -20,6 +22,7 @@ tf.config.set_logical_device_configuration(
 
 import tfpvae  # noqa: E402
 from tfpvae.data import load_dataset, prepare  # noqa: E402
+from tfpvae.sources import tfrecord_dataset, write_tfrecords  # noqa: E402
 
 BATCH, FIRST = 31, 16  # an uneven split: 16 images on replica 0, 15 on replica 1
 MODES = {
@@ -119,6 +122,13 @@ def main() -> None:
             not np.array_equal(a, b) for a, b in zip(before, vae.get_weights(), strict=True)
         ),
     }
+    with tempfile.TemporaryDirectory() as folder:
+        write_tfrecords(x_train[:256], Path(folder) / "train", shards=2)
+        files = tfrecord_dataset(
+            f"{folder}/train-*", (8, 8), batch_size=64, seed=0, drop_remainder=True
+        )
+        distributed = vae.fit(files, epochs=1, verbose=0).history["loss"][0]
+    report["tfrecord_epoch"] = {"loss": distributed}
     json.dump(report, sys.stdout)
 
 

@@ -18,7 +18,9 @@ objective through :mod:`tfpvae.fastpath` (plain ops on the same layers, XLA-comp
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -249,7 +251,12 @@ class VAE(tfk.Model):
                     validation[0], batch_size, shuffle=False, drop_remainder=drop
                 )
             batch_size = None
-        history = super().fit(x, y, batch_size=batch_size, callbacks=callbacks, **kwargs)
+        if _unknown_length(x) and kwargs.get("steps_per_epoch") is None:
+            # Keras can group steps only when it knows where an epoch ends.
+            with _steps_per_execution(self, 1):
+                history = super().fit(x, y, batch_size=batch_size, callbacks=callbacks, **kwargs)
+        else:
+            history = super().fit(x, y, batch_size=batch_size, callbacks=callbacks, **kwargs)
         if self.training_fault is not None:
             warnings.warn(self.training_fault.message(), RuntimeWarning, stacklevel=2)
         return history
@@ -285,6 +292,21 @@ def _replica_share(x: tf.Tensor) -> tf.Tensor:
     local = tf.cast(tf.shape(x)[0], tf.float32)
     total = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, local)
     return local / total
+
+
+def _unknown_length(data: Any) -> bool:
+    return isinstance(data, tf.data.Dataset) and int(data.cardinality()) < 0
+
+
+@contextlib.contextmanager
+def _steps_per_execution(model: tfk.Model, steps: int) -> Iterator[None]:
+    """Temporarily runs ``steps`` training steps per call of the train function."""
+    previous = int(model._steps_per_execution.numpy())
+    model._steps_per_execution.assign(steps)
+    try:
+        yield
+    finally:
+        model._steps_per_execution.assign(previous)
 
 
 def _is_array(value: Any) -> bool:
