@@ -59,6 +59,8 @@ def test_two_workers_train_one_epoch_to_identical_weights(tmp_path) -> None:
     script = shutil.which("tfpvae", path=str(Path(sys.executable).parent))
     assert script, "the tfpvae console script is not installed"
     cluster = {"worker": [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]}
+    # As if worker 1 had started first: the chief must not take its folder for old files.
+    (tmp_path / "run" / "worker-1").mkdir(parents=True)
     started = time.monotonic()
     workers = []
     for index in range(2):

@@ -15,6 +15,7 @@ global batch so that the summed gradients are those of the per-example −ELBO
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -53,3 +54,8 @@ def worker_directory(out: Path, strategy: tf.distribute.Strategy) -> Path:
     """
     chief, index = worker_role(strategy)
     return out if chief else out / f"worker-{index}"
+
+
+def is_worker_directory(path: Path) -> bool:
+    """Whether ``path`` is a non-chief worker's folder (``worker-N``) inside a run."""
+    return path.is_dir() and re.fullmatch(r"worker-\d+", path.name) is not None

@@ -38,7 +38,13 @@ from tfpvae.callbacks import KLWarmUp, TqdmProgress
 from tfpvae.checkpoints import Checkpoints, EpochCheckpoint
 from tfpvae.config import VAEConfig, _positive_int
 from tfpvae.data import DATASETS, load_dataset, prepare
-from tfpvae.distribute import STRATEGIES, make_strategy, worker_directory, worker_role
+from tfpvae.distribute import (
+    STRATEGIES,
+    is_worker_directory,
+    make_strategy,
+    worker_directory,
+    worker_role,
+)
 from tfpvae.evaluate import held_out_metrics
 from tfpvae.faults import TrainingFaultError
 from tfpvae.model import VAE, build_vae_from_config
@@ -142,10 +148,14 @@ def model_config_for(settings: TrainSettings, **fields: Any) -> VAEConfig:
 
 
 def prepare_output_dir(out: Path, force: bool) -> None:
-    """Creates ``out``; refuses to reuse a non-empty directory unless ``force``."""
+    """Creates ``out``; refuses to reuse a non-empty directory unless ``force``.
+
+    ``worker-N`` folders do not count: other workers of the same multi-worker run
+    may create theirs inside the chief's directory before the chief starts.
+    """
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not force:
+    if out.is_dir() and any(not is_worker_directory(p) for p in out.iterdir()) and not force:
         raise FileExistsError(
             f"{out} already holds files; choose another --out or pass --force to overwrite"
         )
