@@ -18,7 +18,7 @@ from typing import Any
 
 EXIT_USAGE = 2
 
-# option name -> (section, field, parser for config-file values)
+# option name (as on the command line, with _) -> field of VAEConfig or TrainSettings
 MODEL_OPTIONS = {
     "likelihood": "likelihood",
     "latent_dim": "latent_dim",
