@@ -120,7 +120,7 @@ def _add_train_parser(subparsers) -> None:
         action="store_true",
         default=False,
         help="continue the run in --out from its latest checkpoint (options default to the "
-        "run's own; --epochs may be raised)",
+        "run's own; only --epochs, --learning-rate and --strategy may change)",
     )
     p.add_argument("--quiet", action="store_true", default=False, help="no progress bar")
 

@@ -61,6 +61,8 @@ class VAE(tfk.Model):
         likelihood: The registered :class:`~tfpvae.likelihoods.Likelihood`.
         kl_weight: β as a ``tf.Variable`` (assign to anneal).
         config: The :class:`~tfpvae.config.VAEConfig`.
+        training_fault: Where the latest ``fit`` went non-finite
+            (:class:`~tfpvae.faults.TrainingFault`), or ``None``.
     """
 
     def __init__(self, config: VAEConfig, encoder: tfk.Model, decoder: tfk.Model, **kwargs):
@@ -146,11 +148,6 @@ class VAE(tfk.Model):
             kl_eps = self.noise.normal([config.kl_samples, batch, config.latent_dim])
         return eps, kl_eps
 
-    def fast_terms(self, x: tf.Tensor, y: tf.Tensor, training: bool):
-        """Per-example (rate, distortion) through the fast path, with fresh noise."""
-        eps, kl_eps = self.draw_noise(tf.shape(x)[0])
-        return self.fast_objective.terms(x, y, eps, kl_eps, training)
-
     def compute_gradients(
         self, x: tf.Tensor, y: tf.Tensor | None = None, noise: Noise | None = None
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, list[tf.Tensor]]:
@@ -214,8 +211,10 @@ class VAE(tfk.Model):
         its last partial batch, so that no replica is left without images.
 
         A :class:`~tfpvae.faults.NonFiniteGuard` is added unless one is given: a
-        non-finite loss stops training, restores the last good weights and sets
-        :attr:`training_fault` (and warns).
+        non-finite loss or gradient stops training, restores the last good weights
+        and optimizer state, and sets :attr:`training_fault` (and warns). A dataset
+        of unknown length runs one step per call, as Keras needs to see where its
+        epochs end.
         """
         if _is_array(x):
             check_images(x, self.config, "x")
