@@ -140,3 +140,19 @@ def test_every_train_flag_reaches_its_field(tmp_path) -> None:
     assert (settings.dataset, settings.cache_dir, settings.epochs) == ("digits", str(tmp_path), 4)
     assert (settings.batch_size, settings.seed, settings.warmup_epochs) == (7, 9, 2)
     assert (settings.eval_k, settings.limit) == (11, 50)
+
+
+def test_force_replaces_only_the_earlier_runs_files(tmp_path) -> None:
+    from tfpvae.training import RUN_FILES, prepare_output_dir
+
+    for name in RUN_FILES:
+        (tmp_path / name).write_text("old run")
+    (tmp_path / "checkpoints").unlink()
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "latest.json").write_text("{}")
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="--force"):
+        prepare_output_dir(tmp_path, force=False)
+    assert (tmp_path / "model.weights.h5").is_file()  # refused: nothing touched
+    prepare_output_dir(tmp_path, force=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]

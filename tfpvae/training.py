@@ -24,6 +24,7 @@ import csv
 import dataclasses
 import json
 import os
+import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,7 @@ from tfpvae.faults import TrainingFaultError
 from tfpvae.model import VAE, build_vae_from_config
 from tfpvae.saving import (
     CONFIG_FILE,
+    WEIGHTS_FILE,
     ModelFileError,
     atomic_write_text,
     read_config,
@@ -58,11 +60,22 @@ from tfpvae.saving import (
 )
 
 HISTORY_FILE = "history.csv"
-CHECKPOINT_DIR = "checkpoints"
-#: Settings a resumed run may change; every other one must match the stored run.
-RESUMABLE_CHANGES = {"epochs", "cache_dir", "learning_rate", "strategy"}
 METRICS_FILE = "metrics.json"
 LATENT_BEFORE_FILE = "latent_before.npy"
+CHECKPOINT_DIR = "checkpoints"
+FIGURES_DIR = "figures"
+#: What a run writes into its directory (``--force`` removes exactly these).
+RUN_FILES = (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    HISTORY_FILE,
+    METRICS_FILE,
+    LATENT_BEFORE_FILE,
+    CHECKPOINT_DIR,
+    FIGURES_DIR,
+)
+#: Settings a resumed run may change; every other one must match the stored run.
+RESUMABLE_CHANGES = {"epochs", "cache_dir", "learning_rate", "strategy"}
 
 
 @dataclass(frozen=True)
@@ -151,7 +164,9 @@ def prepare_output_dir(out: Path, force: bool) -> None:
     """Creates ``out``; refuses to reuse a non-empty directory unless ``force``.
 
     ``worker-N`` folders do not count: other workers of the same multi-worker run
-    may create theirs inside the chief's directory before the chief starts.
+    may create theirs inside the chief's directory before the chief starts. With
+    ``force``, the files of an earlier run are removed first, so that a new run
+    that stops early never sits beside the old run's weights; other files stay.
     """
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out} exists and is not a directory")
@@ -160,6 +175,12 @@ def prepare_output_dir(out: Path, force: bool) -> None:
             f"{out} already holds files; choose another --out or pass --force to overwrite"
         )
     out.mkdir(parents=True, exist_ok=True)
+    for name in RUN_FILES:
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def check_batch_size(settings: TrainSettings, data: RunData) -> None:
@@ -356,7 +377,7 @@ def read_history(out: Path) -> dict[str, list[float]]:
 
 def write_figures(vae: VAE, data: RunData, out: Path) -> list[Path]:
     """Draws every figure of a run into ``out/figures``; returns the paths."""
-    fig_dir = Path(out) / "figures"
+    fig_dir = Path(out) / FIGURES_DIR
     fig_dir.mkdir(exist_ok=True)
     x, y, names = data.x_test, data.y_test, data.class_names
     figures = {
