@@ -61,5 +61,5 @@ PRECISIONS.register("mixed_bfloat16", Precision("mixed_bfloat16"))
 
 
 def to_float32(x: tf.Tensor) -> tf.Tensor:
-    """A float32 view of a trunk output (a no-op under ``float32``)."""
+    """Casts a 16-bit trunk output to float32 (applied only under a mixed policy)."""
     return tfk.layers.Activation("linear", dtype="float32", name=None)(x)
