@@ -128,7 +128,8 @@ def test_every_train_flag_reaches_its_field(tmp_path) -> None:
          "continuous_bernoulli", "--latent-dim", "3", "--hidden-units", "16,8", "--architecture",
          "conv", "--posterior", "diag", "--kl", "regularizer", "--exact-kl", "--beta", "0.3",
          "--kl-samples", "5", "--epochs", "4", "--batch-size", "7", "--learning-rate", "0.02",
-         "--seed", "9", "--warmup-epochs", "2", "--k", "11", "--limit", "50", "--out", "o"]
+         "--seed", "9", "--warmup-epochs", "2", "--k", "11", "--limit", "50", "--deterministic",
+         "--strategy", "mirrored", "--precision", "mixed_bfloat16", "--out", "o"]
     )  # fmt: skip
     config, settings = resolve_train_options(args)
     assert (config.likelihood, config.latent_dim, config.hidden_units) == (
@@ -140,6 +141,27 @@ def test_every_train_flag_reaches_its_field(tmp_path) -> None:
     assert (settings.dataset, settings.cache_dir, settings.epochs) == ("digits", str(tmp_path), 4)
     assert (settings.batch_size, settings.seed, settings.warmup_epochs) == (7, 9, 2)
     assert (settings.eval_k, settings.limit) == (11, 50)
+    assert (settings.deterministic, settings.strategy, config.precision) == (
+        True, "mirrored", "mixed_bfloat16"
+    )  # fmt: skip
+
+
+def test_deterministic_flag_turns_on_op_determinism(tmp_path) -> None:
+    from unittest import mock
+
+    from tfpvae import training
+    from tfpvae._backend import tf
+
+    for flag, expected in (("--deterministic", 1), ("--no-deterministic", 0)):
+        with (
+            mock.patch.object(tf.config.experimental, "enable_op_determinism") as enable,
+            mock.patch.object(training, "fit"),
+            mock.patch.object(training, "write_metrics", return_value=None),
+            mock.patch.object(training, "write_figures"),
+        ):
+            argv = ["train", flag, "--limit", "60", "--hidden-units", "8", "--quiet"]
+            assert main([*argv, "--out", str(tmp_path / flag)]) == 0
+        assert enable.call_count == expected, flag
 
 
 def test_force_replaces_only_the_earlier_runs_files(tmp_path) -> None:

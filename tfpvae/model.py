@@ -250,11 +250,9 @@ class VAE(tfk.Model):
                     validation[0], batch_size, shuffle=False, drop_remainder=drop
                 )
             batch_size = None
-        if _unknown_length(x) and kwargs.get("steps_per_epoch") is None:
-            # Keras can group steps only when it knows where an epoch ends.
-            with _steps_per_execution(self, 1):
-                history = super().fit(x, y, batch_size=batch_size, callbacks=callbacks, **kwargs)
-        else:
+        # Keras can group steps only when it knows where an epoch ends.
+        one_step_per_call = _unknown_length(x) and kwargs.get("steps_per_epoch") is None
+        with _steps_per_execution(self, 1) if one_step_per_call else contextlib.nullcontext():
             history = super().fit(x, y, batch_size=batch_size, callbacks=callbacks, **kwargs)
         if self.training_fault is not None:
             warnings.warn(self.training_fault.message(), RuntimeWarning, stacklevel=2)
