@@ -1,4 +1,4 @@
-"""Input pipelines: ``tf.data`` from in-memory arrays, PNG directories and TFRecords.
+"""The ``tf.data`` pipeline for in-memory arrays (files stream through ``tfpvae.sources``).
 
 Keras's own adapter for NumPy arrays slices and shuffles element by element on
 the Python side of every epoch; for a model as small as the course's VAE that

@@ -38,7 +38,7 @@ def _prepare_batch(
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Decoded uint8 batch → prepared float32 ``(x, x)`` with the model's image shape."""
     preprocess = get_likelihood(likelihood).preprocess
-    x = tf.numpy_function(lambda b: preprocess(b), [batch], tf.float32, stateful=False)
+    x = tf.numpy_function(preprocess, [batch], tf.float32, stateful=False)
     x = tf.reshape(x, [-1, *image_shape])
     return x, x
 
