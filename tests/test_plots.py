@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from PIL import Image
+from scipy.stats import norm
 
 import tfpvae
 from tfpvae import plots
@@ -61,3 +62,28 @@ def test_latent_grid_is_a_plane_of_prior_quantiles() -> None:
     assert grid.shape == (9, 4)
     assert np.all(grid[:, [0, 2]] == 0)
     np.testing.assert_allclose(sorted(set(np.round(grid[:, 1], 4))), [-1.2816, 0.0, 1.2816])
+
+
+def test_tile_places_each_image_in_its_cell_with_white_gaps() -> None:
+    images = np.stack([np.full((3, 2), 0.1 * (i + 1), np.float32) for i in range(5)])
+    mosaic = plots.tile(images, cols=2, pad=1)
+    assert mosaic.shape == (3 * 4 - 1, 2 * 3 - 1)
+    for i in range(5):
+        r, c = divmod(i, 2)
+        np.testing.assert_allclose(mosaic[r * 4 : r * 4 + 3, c * 3 : c * 3 + 2], 0.1 * (i + 1))
+    assert np.all(mosaic[3, :] == 1.0) and np.all(mosaic[:, 2] == 1.0)  # gaps
+    assert np.all(mosaic[8:, 3:] == 1.0)  # the empty sixth cell
+
+
+def test_manifold_axes_name_the_latent_values() -> None:
+    vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(8,), latent_dim=3)
+    fig = plots.plot_manifold(vae, n=5, dims=(1, 2))
+    ax = fig.axes[0]
+    quantiles = norm.ppf(np.linspace(0.05, 0.95, 5))
+    x_labels = [float(t.get_text()) for t in ax.get_xticklabels()]
+    y_labels = [float(t.get_text()) for t in ax.get_yticklabels()]
+    np.testing.assert_allclose(x_labels, quantiles, atol=0.005)
+    np.testing.assert_allclose(y_labels, quantiles[::-1], atol=0.005)
+    assert not any(t.get_text().startswith("-0.00") for t in ax.get_xticklabels())
+    assert ax.get_xlabel() == "$z_2$" and ax.get_ylabel() == "$z_3$"
+    plt.close(fig)

@@ -24,7 +24,7 @@ from tfpvae.training import read_history
 
 EPOCHS = 4
 ARGS = [
-    "--dataset", "digits", "--epochs", str(EPOCHS), "--batch-size", "4",
+    "--dataset", "digits", "--limit", "480", "--epochs", str(EPOCHS), "--batch-size", "4",
     "--hidden-units", "32", "--k", "2", "--deterministic", "--quiet",
 ]  # fmt: skip
 

@@ -165,29 +165,28 @@ class Support:
         return bool(np.all((x >= self.low) & (x <= self.high)))
 
 
-def _sum_over_event(per_pixel: tf.Tensor) -> tf.Tensor:
-    """``[batch, *event_shape]`` → ``[batch]``."""
-    return tf.reduce_sum(per_pixel, axis=list(range(1, per_pixel.shape.rank)))
-
-
 def _beta_fast_log_prob(params: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
     r"""Independent Beta log-density with :math:`\log B(a,b)` from :mod:`tfpvae.special`.
 
     TFP's ``lbeta`` is built for accuracy at extreme arguments and costs dozens of
     ops per pixel; within our concentration range the positive-argument
     :math:`\log\Gamma` agrees with it to float32 round-off (``tests/test_fastpath.py``).
+
+    Args:
+        params: ``[batch, 2 * pixels]``, two raw concentrations per pixel, pixel-major.
+        x: ``[batch, pixels]`` observations in (0, 1).
     """
-    raw_c1, raw_c0 = _split_params(params, tuple(x.shape[1:]), per_pixel=2)
+    raw_c1, raw_c0 = _split_params(params, tuple(x.shape[1:]), per_pixel=2)  # [batch, pixels]
     a, b = positive_concentration(raw_c1), positive_concentration(raw_c0)
     log_norm = lbeta_positive(a, b)
     log_kernel = (a - 1.0) * tf.math.log(x) + (b - 1.0) * tf.math.log1p(-x)
-    return _sum_over_event(log_kernel - log_norm)
+    return tf.reduce_sum(log_kernel - log_norm, axis=-1)
 
 
 def _bernoulli_fast_log_prob(params: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
-    r"""Independent Bernoulli log-mass: :math:`x\,\ell - \operatorname{softplus}(\ell)`."""
-    logits = tf.reshape(params, [-1, *x.shape[1:]])
-    return _sum_over_event(x * logits - tf.math.softplus(logits))
+    r"""Independent Bernoulli log-mass :math:`x\,\ell - \operatorname{softplus}(\ell)`
+    on flat ``[batch, pixels]`` logits and observations."""
+    return tf.reduce_sum(x * params - tf.math.softplus(params), axis=-1)
 
 
 def _open_interval(x: np.ndarray, **_: object) -> np.ndarray:
@@ -215,8 +214,8 @@ class Likelihood:
         support: Where observations must lie.
         preprocess: uint8 images → observations in ``support``.
         description: One line for ``--help`` and the README.
-        fast_log_prob: Optional ``(params, x) → [batch]`` log-prob in plain ops,
-            equal to ``layer.new(params, x.shape[1:]).log_prob(x)``.
+        fast_log_prob: Optional ``(params, x) → [batch]`` log-prob in plain ops of
+            flat ``x [batch, pixels]``, equal to ``layer.new(params, (pixels,)).log_prob(x)``.
     """
 
     name: str
@@ -256,14 +255,23 @@ class Likelihood:
     def log_prob_from_params(self, params: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
         r""":math:`\log p(x \mid z)` from the decoder's raw parameters, ``[batch]``.
 
-        Uses the entry's ``fast_log_prob`` (plain ops, XLA-friendly) when it has one,
-        else builds the distribution with the layer's ``new``.
+        The image is scored as one flat event of ``prod(x.shape[1:])`` pixels (the
+        same density: the pixels are independent and the parameters pixel-major).
+        XLA on CPU reduces and reshapes multi-axis events markedly slower than a
+        flat one; at batch 256 the flat Beta log-prob and its gradient cost 11
+        CPU-ms instead of 17. Uses the entry's ``fast_log_prob`` (plain ops,
+        XLA-friendly) when it has one, else builds the distribution with the
+        layer's ``new``.
+
+        Args:
+            params: ``[batch, params_size(event_shape)]``.
+            x: ``[batch, *event_shape]`` observations.
         """
-        event_shape = tuple(x.shape[1:])
-        x = self.clip(tf.cast(x, params.dtype))
+        pixels = math.prod(x.shape[1:])
+        x = tf.reshape(self.clip(tf.cast(x, params.dtype)), [-1, pixels])  # [batch, pixels]
         if self.fast_log_prob is not None:
             return self.fast_log_prob(params, x)
-        return self.layer.new(params, event_shape).log_prob(x)
+        return self.layer.new(params, (pixels,)).log_prob(x)
 
 
 #: The likelihood registry.
