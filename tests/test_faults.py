@@ -94,3 +94,27 @@ def test_beta_concentrations_stay_bounded_for_extreme_parameters() -> None:
     beta = dist.distribution.concentration0.numpy()
     assert np.isfinite(alpha).all() and alpha.max() <= 1e6 and beta.max() <= 1e6
     assert np.isfinite(dist.log_prob(np.full((2, 8, 8), 0.5, "float32")).numpy()).all()
+
+
+@pytest.mark.parametrize("shape", [(), (7,), (5, 3), (3, 3, 2, 4)])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_all_finite_sees_one_bad_entry_anywhere(shape, bad) -> None:
+    from tfpvae.faults import _all_finite
+
+    rng = np.random.default_rng(1)
+    grads = [tf.constant(rng.normal(size=s).astype("float32")) for s in [(4, 6), shape, (6,)]]
+    assert bool(_all_finite(tf.constant(1.5), grads))
+    assert bool(tf.function(_all_finite, jit_compile=True)(tf.constant(1.5), grads))
+    values = rng.normal(size=shape).astype("float32")
+    values[np.unravel_index(values.size // 2, shape) if shape else ()] = bad
+    poisoned = [grads[0], tf.constant(values), grads[2]]
+    assert not bool(_all_finite(tf.constant(1.5), poisoned))
+    assert not bool(tf.function(_all_finite, jit_compile=True)(tf.constant(1.5), poisoned))
+    assert not bool(_all_finite(tf.constant(bad, tf.float32), grads))
+
+
+def test_all_finite_sees_opposite_infinities_that_cancel() -> None:
+    from tfpvae.faults import _all_finite
+
+    grads = [tf.constant([[np.inf, 1.0], [2.0, -np.inf]], tf.float32)]
+    assert not bool(_all_finite(tf.constant(0.0), grads))

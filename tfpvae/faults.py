@@ -58,18 +58,34 @@ class TrainingFault:
         )
 
 
+def _entry_sum(tensor: tf.Tensor) -> tf.Tensor:
+    """The sum of all entries of ``tensor`` as a float32 scalar, through a matrix-vector product.
+
+    XLA on CPU sums a tensor to a scalar in one serial chain of additions (about
+    1.4 ns per entry here); multiplying by a vector of ones runs vectorised in the
+    matmul kernel and leaves only one row per output to add up.
+    """
+    tensor = tf.cast(tensor, tf.float32)
+    if tensor.shape.rank is None or tensor.shape.rank < 2:
+        return tf.reduce_sum(tensor)
+    matrix = tf.reshape(tensor, [-1, tensor.shape[-1]])  # [rows, columns]
+    return tf.reduce_sum(tf.linalg.matvec(matrix, tf.ones([matrix.shape[-1]], tf.float32)))
+
+
 def _all_finite(loss: tf.Tensor, grads: list[tf.Tensor] | None) -> tf.Tensor:
     """Whether the loss and every gradient entry are finite, from one scalar sum.
 
-    A nan or ±inf anywhere makes the sum non-finite (inf − inf is nan). The sum
-    of finite entries overflows only when gradients approach 1e38, which is a
-    fault too. One sum per tensor costs next to nothing inside the compiled
-    step; an elementwise ``is_finite`` over all gradients cost 10% of it.
+    A nan or ±inf anywhere makes the sum non-finite (inf − inf is nan, and nan
+    and inf pass through a product with ones). The sum of finite entries
+    overflows only when gradients approach 1e38, which is a fault too. An
+    elementwise ``is_finite`` over all gradients cost 10% of the compiled step,
+    a plain ``reduce_sum`` of each gradient 1 ms of a 9 ms batch-32 step, and the
+    matrix-vector sums of :func:`_entry_sum` 0.4 ms.
     """
     total = tf.reduce_sum(tf.cast(loss, tf.float32))
     for g in grads or []:
         if g is not None:
-            total += tf.reduce_sum(tf.cast(g, tf.float32))
+            total += _entry_sum(g)
     return tf.math.is_finite(total)
 
 
@@ -121,7 +137,8 @@ class NonFiniteGuard(tfk.callbacks.Callback):
 
     def __init__(self) -> None:
         super().__init__()
-        self._good: list[np.ndarray] = []  # values of _state_variables()
+        self._good: list[np.ndarray] = []  # values of self._state
+        self._state: list[tf.Variable] = []
         self._good_epoch: int | None = None
         self._epoch = 0
         self._epoch_start_step = 0
@@ -129,6 +146,9 @@ class NonFiniteGuard(tfk.callbacks.Callback):
     def on_train_begin(self, logs=None) -> None:
         self.model.fault_monitor.reset()
         self.model.training_fault = None
+        # The weights and the optimizer's slots (a faulty step poisons both); listed
+        # once per fit, as walking the model's layers for them costs 13 ms.
+        self._state = [*self.model.trainable_variables, *self.model.optimizer.variables]
         self._good = self._snapshot()
         self._good_epoch = None  # set by the first epoch (``initial_epoch`` when resuming)
 
@@ -146,12 +166,8 @@ class NonFiniteGuard(tfk.callbacks.Callback):
             self._good = self._snapshot()
             self._good_epoch = epoch + 1
 
-    def _state_variables(self) -> list[tf.Variable]:
-        """The weights and the optimizer's slots (a faulty step poisons both)."""
-        return [*self.model.trainable_variables, *self.model.optimizer.variables]
-
     def _snapshot(self) -> list[np.ndarray]:
-        return [v.numpy() for v in self._state_variables()]
+        return [v.numpy() for v in self._state]
 
     def _check(self) -> bool:
         """True if a fault has happened (handling it the first time)."""
@@ -161,7 +177,7 @@ class NonFiniteGuard(tfk.callbacks.Callback):
         step = model.fault_monitor.fault_step()
         if step is None:
             return False
-        for variable, value in zip(self._state_variables(), self._good, strict=True):
+        for variable, value in zip(self._state, self._good, strict=True):
             variable.assign(value)
         model.stop_training = True
         model.training_fault = TrainingFault(
