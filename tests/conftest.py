@@ -65,3 +65,12 @@ def continuous_bernoulli_log_pdf(x: np.ndarray, lam: np.ndarray) -> np.ndarray:
     safe = np.where(np.abs(t) < 1e-6, 1e-6, t)
     log_norm = np.where(np.abs(t) < 1e-6, np.log(2.0), np.log(2.0 * np.arctanh(safe) / safe))
     return log_norm + x * np.log(lam) + (1.0 - x) * np.log1p(-lam)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Starts the tests marked ``slow`` first (each 30–200 s on 2 cores).
+
+    pytest-xdist hands out tests in collection order; with the longest ones
+    last, one worker would end the run alone on them while the other idles.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -26,6 +26,7 @@ def _script() -> str:
     return found
 
 
+@pytest.mark.slow
 def test_train_evaluate_plot_round_trip(tmp_path, capsys) -> None:
     out = tmp_path / "run"
     config = tmp_path / "run.toml"
@@ -105,6 +106,7 @@ def test_help_is_useful(command, capsys) -> None:
             assert option in stdout
 
 
+@pytest.mark.slow
 @needs_fashion_sample
 def test_console_script_on_the_fashion_mnist_sample(tmp_path) -> None:
     out = tmp_path / "x"

@@ -2,8 +2,8 @@
 
 Every run here is a real ``tfpvae`` process with op determinism on. One run is
 killed with SIGKILL in the middle of an epoch and resumed; it must end with the
-same weights as an uninterrupted run with the same seed, which must equal a
-second uninterrupted run, and differ from a run with another seed.
+same weights as an uninterrupted run with the same seed in another process, and
+those must differ from a run with another seed.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import tfpvae
 from tfpvae.training import read_history
@@ -74,14 +75,13 @@ def _weights(out: Path) -> list[np.ndarray]:
     return [v.numpy() for v in tfpvae.load(out).trainable_variables]
 
 
+@pytest.mark.slow
 def test_sigkill_resume_and_reproducibility(tmp_path) -> None:
-    a, a_again, other_seed, killed = (tmp_path / n for n in ("a", "a2", "seed1", "killed"))
-    first = [_start(a), _start(other_seed, "--seed", "1")]
-    for process in first:
+    a, other_seed, killed = (tmp_path / n for n in ("a", "seed1", "killed"))
+    runs = [_start(a), _start(other_seed, "--seed", "1"), _start(killed)]
+    _kill_mid_epoch(runs[2], killed, after_epoch=2)
+    for process in runs[:2]:
         _finish(process)
-    second = [_start(a_again), _start(killed)]
-    _kill_mid_epoch(second[1], killed, after_epoch=2)
-    _finish(second[0])
     assert not (killed / "model.weights.h5").exists(), "the run finished before the kill"
     assert (killed / "checkpoints" / "latest.json").is_file()
 
@@ -91,10 +91,11 @@ def test_sigkill_resume_and_reproducibility(tmp_path) -> None:
     history = read_history(killed)
     assert history["epoch"] == list(range(EPOCHS))  # no gap, no repeat
     np.testing.assert_array_equal(history["loss"], read_history(a)["loss"])
+    # Same seed and config in two processes (one of them killed and resumed):
+    # bit-identical weights. Another seed: different weights.
     reference = _weights(a)
-    for name, run in (("a second run", a_again), ("the killed and resumed run", killed)):
-        for expected, got in zip(reference, _weights(run), strict=True):
-            np.testing.assert_array_equal(expected, got, err_msg=name)
+    for expected, got in zip(reference, _weights(killed), strict=True):
+        np.testing.assert_array_equal(expected, got, err_msg="the killed and resumed run")
     assert any(
         not np.array_equal(x, y) for x, y in zip(reference, _weights(other_seed), strict=True)
     ), "another seed gave the same weights"
