@@ -26,7 +26,7 @@ def _script() -> str:
     return found
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=45)
 def test_train_evaluate_plot_round_trip(tmp_path, capsys) -> None:
     out = tmp_path / "run"
     config = tmp_path / "run.toml"
@@ -106,7 +106,7 @@ def test_help_is_useful(command, capsys) -> None:
             assert option in stdout
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=80)
 @needs_fashion_sample
 def test_console_script_on_the_fashion_mnist_sample(tmp_path) -> None:
     out = tmp_path / "x"

@@ -27,7 +27,7 @@ HERE = Path(__file__).parent
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=75)
 def test_mirrored_over_two_cpus_equals_one_device() -> None:
     started = time.monotonic()
     done = subprocess.run(
@@ -56,7 +56,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=75)
 def test_two_workers_train_one_epoch_to_identical_weights(tmp_path) -> None:
     script = shutil.which("tfpvae", path=str(Path(sys.executable).parent))
     assert script, "the tfpvae console script is not installed"

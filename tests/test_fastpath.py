@@ -143,7 +143,7 @@ def test_fast_path_is_used_only_where_it_applies() -> None:
     assert tfpvae.build_vae(**small, prior=prior).fast_objective is None
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=34)
 def test_fast_and_layer_paths_train_to_similar_losses(digits_beta) -> None:
     x_train, x_test = digits_beta
     losses = {}

@@ -52,7 +52,7 @@ def test_overflowing_gradient_is_a_fault_even_with_a_finite_loss() -> None:
     assert all(np.isfinite(v.numpy()).all() for v in vae.trainable_variables)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=95)
 def test_cli_fault_keeps_the_last_good_checkpoint_and_history(tmp_path, capsys) -> None:
     out = tmp_path / "run"
     common = ["--limit", "200", "--hidden-units", "16", "--k", "3", "--out", str(out), "--quiet"]

@@ -131,7 +131,7 @@ def test_history_logs_rate_and_distortion_that_add_up(digits_beta) -> None:
         np.testing.assert_allclose(loss, total, rtol=1e-5)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=33)
 def test_training_lowers_held_out_loss(digits_beta) -> None:
     x_train, x_test = digits_beta
     vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(64, 32), use_exact_kl=True)
@@ -172,7 +172,7 @@ def test_mlp_mirrors_hidden_units() -> None:
     assert dec == [24, 48, 2 * 64]  # two Beta concentrations per pixel
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=31)
 @needs_fashion_sample
 def test_beta_vae_trains_one_epoch_on_real_fashion_mnist() -> None:
     (x_train, _), (x_test, _) = load_dataset("fashion_mnist", cache_dir=SHARED_CACHE)

@@ -38,7 +38,7 @@ def test_committed_notebook_is_executed_small_and_shows_figures(name: str) -> No
     assert any("image/png" in o.get("data", {}) for o in outputs)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=70)
 @pytest.mark.parametrize("name", EXECUTED)
 def test_notebook_runs_on_the_smoke_budget(name: str, monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("TFPVAE_SMOKE", "1")

@@ -75,7 +75,7 @@ def _weights(out: Path) -> list[np.ndarray]:
     return [v.numpy() for v in tfpvae.load(out).trainable_variables]
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=115)
 def test_sigkill_resume_and_reproducibility(tmp_path) -> None:
     a, other_seed, killed = (tmp_path / n for n in ("a", "seed1", "killed"))
     runs = [_start(a), _start(other_seed, "--seed", "1"), _start(killed)]
