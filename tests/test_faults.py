@@ -12,6 +12,7 @@ import tfpvae
 from tfpvae._backend import tf
 from tfpvae.checkpoints import Checkpoints
 from tfpvae.cli import main
+from tfpvae.faults import _all_finite
 from tfpvae.training import read_history
 
 BATCH, BAD_BATCH = 16, 5
@@ -100,8 +101,6 @@ def test_beta_concentrations_stay_bounded_for_extreme_parameters() -> None:
 @pytest.mark.parametrize("shape", [(), (7,), (5, 3), (3, 3, 2, 4)])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_all_finite_sees_one_bad_entry_anywhere(shape, bad) -> None:
-    from tfpvae.faults import _all_finite
-
     rng = np.random.default_rng(1)
     grads = [tf.constant(rng.normal(size=s).astype("float32")) for s in [(4, 6), shape, (6,)]]
     assert bool(_all_finite(tf.constant(1.5), grads))
@@ -115,7 +114,5 @@ def test_all_finite_sees_one_bad_entry_anywhere(shape, bad) -> None:
 
 
 def test_all_finite_sees_opposite_infinities_that_cancel() -> None:
-    from tfpvae.faults import _all_finite
-
     grads = [tf.constant([[np.inf, 1.0], [2.0, -np.inf]], tf.float32)]
     assert not bool(_all_finite(tf.constant(0.0), grads))
