@@ -64,6 +64,8 @@ def per_replica(strategy, whole: np.ndarray):
 
 
 def compare(fields: dict, x: np.ndarray, eps: np.ndarray) -> dict[str, float]:
+    # Same initial weights in every mode and every run, so the gradient scale is fixed.
+    tfpvae.tfk.utils.set_random_seed(0)
     single = build(tf.distribute.get_strategy(), fields)
     mirrored_strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     mirrored = build(mirrored_strategy, fields)
@@ -111,6 +113,7 @@ def main() -> None:
     eps = np.random.default_rng(0).standard_normal((BATCH, 2)).astype("float32")
     report = {name: compare(fields, x, eps) for name, fields in MODES.items()}
 
+    tfpvae.tfk.utils.set_random_seed(0)
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(32,), strategy=strategy)
     before = [w.copy() for w in vae.get_weights()]
