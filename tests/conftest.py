@@ -13,6 +13,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # worker subprocesses): two xdist workers already fill the two cores. On
 # test_model + test_faults with -n 2 this took 170 s against 222 s.
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+# Models build without XLA unless a test is marked ``xla``: compiling a training
+# step costs about 5 s per model here, and most tests train for a few steps.
+os.environ.setdefault("TFPVAE_XLA", "0")
 
 from tfpvae._backend import tf, tfk
 from tfpvae.data import load_dataset, prepare
@@ -25,6 +28,13 @@ HAS_FASHION_SAMPLE = (SHARED_CACHE / "datasets" / "fashion-mnist").is_dir()
 needs_fashion_sample = pytest.mark.skipif(
     not HAS_FASHION_SAMPLE, reason=f"Fashion-MNIST sample not present at {SHARED_CACHE}"
 )
+
+
+@pytest.fixture(autouse=True)
+def _xla(request, monkeypatch):
+    """Tests marked ``xla`` build their models (and subprocesses) with XLA, as users get them."""
+    if request.node.get_closest_marker("xla") is not None:
+        monkeypatch.setenv("TFPVAE_XLA", "1")
 
 
 @pytest.fixture(autouse=True)

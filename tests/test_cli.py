@@ -107,6 +107,7 @@ def test_help_is_useful(command, capsys) -> None:
 
 
 @pytest.mark.slow(seconds=80)
+@pytest.mark.xla
 @needs_fashion_sample
 def test_console_script_on_the_fashion_mnist_sample(tmp_path) -> None:
     out = tmp_path / "x"

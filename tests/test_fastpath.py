@@ -144,6 +144,7 @@ def test_fast_path_is_used_only_where_it_applies() -> None:
 
 
 @pytest.mark.slow(seconds=34)
+@pytest.mark.xla
 def test_fast_and_layer_paths_train_to_similar_losses(digits_beta) -> None:
     x_train, x_test = digits_beta
     losses = {}
@@ -157,8 +158,15 @@ def test_fast_and_layer_paths_train_to_similar_losses(digits_beta) -> None:
     assert abs(losses[True] - losses[False]) < 0.05 * abs(losses[False])
 
 
+@pytest.mark.xla
 @pytest.mark.parametrize(("architecture", "xla"), [("mlp", True), ("conv", False)])
 def test_xla_is_used_where_it_is_faster(architecture, xla) -> None:
     vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(8,), architecture=architecture)
     assert vae._jit_compile is xla
     assert tfpvae.build_vae(input_shape=(8, 8), fast_path=False)._jit_compile is False
+
+
+@pytest.mark.parametrize(("value", "xla"), [("0", False), ("off", False), ("1", True), ("", True)])
+def test_xla_can_be_turned_off_by_the_environment(monkeypatch, value, xla) -> None:
+    monkeypatch.setenv("TFPVAE_XLA", value)
+    assert tfpvae.build_vae(input_shape=(8, 8), hidden_units=(8,))._jit_compile is xla

@@ -23,6 +23,7 @@ def _images(n: int = 160) -> np.ndarray:
     return rng.uniform(0.05, 0.95, size=(n, 8, 8)).astype("float32")
 
 
+@pytest.mark.xla  # the monitor runs inside the compiled step
 def test_fault_is_located_to_the_batch_and_weights_are_restored() -> None:
     vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(16,))
     x = _images()
@@ -45,6 +46,7 @@ def test_fault_is_located_to_the_batch_and_weights_are_restored() -> None:
     assert vae.training_fault is None
 
 
+@pytest.mark.xla
 def test_overflowing_gradient_is_a_fault_even_with_a_finite_loss() -> None:
     vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(16,), learning_rate=1e30)
     with pytest.warns(RuntimeWarning, match="training stopped"):

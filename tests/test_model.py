@@ -89,7 +89,13 @@ MODES = [
 ]
 
 
-@pytest.mark.parametrize("fast_path", [False, True], ids=["tfp-layers", "fast-path"])
+@pytest.mark.parametrize(
+    "fast_path",
+    [
+        pytest.param(False, id="tfp-layers"),
+        pytest.param(True, id="fast-path", marks=pytest.mark.xla),
+    ],
+)
 @pytest.mark.parametrize(("likelihood", "kl", "use_exact_kl"), MODES)
 def test_evaluate_equals_per_example_negative_elbo(digits, likelihood, kl, use_exact_kl, fast_path):
     beta = 0.8
@@ -173,6 +179,7 @@ def test_mlp_mirrors_hidden_units() -> None:
 
 
 @pytest.mark.slow(seconds=31)
+@pytest.mark.xla
 @needs_fashion_sample
 def test_beta_vae_trains_one_epoch_on_real_fashion_mnist() -> None:
     (x_train, _), (x_test, _) = load_dataset("fashion_mnist", cache_dir=SHARED_CACHE)

@@ -76,6 +76,7 @@ def _weights(out: Path) -> list[np.ndarray]:
 
 
 @pytest.mark.slow(seconds=115)
+@pytest.mark.xla  # bit-identical resumes under XLA, as users train
 def test_sigkill_resume_and_reproducibility(tmp_path) -> None:
     a, other_seed, killed = (tmp_path / n for n in ("a", "seed1", "killed"))
     runs = [_start(a), _start(other_seed, "--seed", "1"), _start(killed)]
