@@ -106,8 +106,7 @@ def test_help_is_useful(command, capsys) -> None:
             assert option in stdout
 
 
-@pytest.mark.slow(seconds=80)
-@pytest.mark.xla
+@pytest.mark.slow(seconds=70)
 @needs_fashion_sample
 def test_console_script_on_the_fashion_mnist_sample(tmp_path) -> None:
     out = tmp_path / "x"
