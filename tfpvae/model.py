@@ -35,7 +35,7 @@ from tfpvae.encoders import POSTERIORS, build_encoder
 from tfpvae.fastpath import FastObjective
 from tfpvae.faults import FaultMonitor, NonFiniteGuard, TrainingFault
 from tfpvae.likelihoods import Likelihood, get_likelihood
-from tfpvae.pipeline import array_dataset, steps_per_epoch
+from tfpvae.pipeline import ArrayStream, array_dataset, steps_per_epoch
 from tfpvae.precision import PRECISIONS, Precision
 from tfpvae.validation import check_images
 
@@ -88,6 +88,7 @@ class VAE(tfk.Model):
         self.noise = tf.random.Generator.from_seed(_next_seed())
         self.fault_monitor = FaultMonitor()
         self.training_fault: TrainingFault | None = None
+        self._stream: ArrayStream | None = None  # the latest fit's array pipeline
 
     @property
     def prior(self) -> tfd.Distribution:
@@ -211,9 +212,11 @@ class VAE(tfk.Model):
         """``tf_keras.Model.fit``, feeding in-memory arrays through ``tf.data``.
 
         When ``x`` is an array (and ``y`` is ``None`` or the same images), it is
-        checked (see :mod:`tfpvae.validation`) and wrapped by
-        :func:`tfpvae.pipeline.array_dataset`: a seeded order per epoch, whole-batch
-        gathers, prefetch. An array ``validation_data`` is wrapped the same way.
+        checked (see :mod:`tfpvae.validation`) and streamed through
+        :class:`tfpvae.pipeline.ArrayStream`: a seeded order per epoch, whole-batch
+        gathers, prefetch. On one replica the stream is kept for the next ``fit``
+        on the same images (a copy of them stays with the model until then). An array
+        ``validation_data`` goes through :func:`tfpvae.pipeline.array_dataset`.
         Datasets pass straight through. Under several replicas each epoch drops
         its last partial batch, so that no replica is left without images.
 
@@ -242,14 +245,12 @@ class VAE(tfk.Model):
                     f"batch_size {batch_size} is larger than the {len(x)} training images, so "
                     "an epoch would have no full batch to split across replicas; lower batch_size"
                 )
-            x = array_dataset(
-                x,
-                batch_size,
-                shuffle=bool(kwargs.pop("shuffle", True)),
-                seed=_next_seed(),
-                drop_remainder=drop,
-                first_epoch=int(kwargs.get("initial_epoch", 0)),
-            )
+            shuffle, seed = bool(kwargs.pop("shuffle", True)), _next_seed()
+            first_epoch = int(kwargs.get("initial_epoch", 0))
+            if drop:  # distributed: a dataset of constants, which tf.distribute can rewrite
+                x = array_dataset(x, batch_size, shuffle, seed, drop, first_epoch)
+            else:
+                x = self._training_stream(x, batch_size, shuffle).start(seed, first_epoch)
             y = None
             kwargs.setdefault("steps_per_epoch", steps)
             if isinstance(validation, tuple) and _is_array(validation[0]):
@@ -264,6 +265,13 @@ class VAE(tfk.Model):
         if self.training_fault is not None:
             warnings.warn(self.training_fault.message(), RuntimeWarning, stacklevel=2)
         return history
+
+    def _training_stream(self, x, batch_size: int, shuffle: bool) -> ArrayStream:
+        """The training stream of ``x``: the previous ``fit``'s when it holds the same images."""
+        if self._stream is None or not self._stream.serves(x, batch_size, shuffle, False):
+            self._stream = None  # release the old copy of the images before making the new one
+            self._stream = ArrayStream(x, batch_size, shuffle, drop_remainder=False)
+        return self._stream
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         """``tf_keras.Model.evaluate``, checking array inputs first (see ``tfpvae.validation``)."""

@@ -1,0 +1,74 @@
+"""The in-memory training stream: seeded epoch orders, and reuse between fit calls."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import tfpvae
+from tfpvae.pipeline import ArrayStream, array_dataset
+
+N, BATCH = 23, 5  # 5 batches per epoch, the last one of 3 images
+
+
+def _labelled(n: int = N) -> np.ndarray:
+    """Image i is constant at (i + 1) / (n + 1), so a batch tells which images it holds."""
+    return (
+        np.repeat(((np.arange(n) + 1.0) / (n + 1.0))[:, None, None], 16, axis=1)
+        .reshape(n, 4, 4)
+        .astype("float32")
+    )
+
+
+def _indices(dataset, batches: int) -> list[list[int]]:
+    out = []
+    for x, y in dataset.take(batches):
+        np.testing.assert_array_equal(x.numpy(), y.numpy())
+        out.append([round(v * (N + 1)) - 1 for v in x.numpy()[:, 0, 0]])
+    return out
+
+
+def _epochs(dataset, count: int) -> list[list[int]]:
+    batches = _indices(dataset, 5 * count)
+    return [[i for batch in batches[5 * e : 5 * e + 5] for i in batch] for e in range(count)]
+
+
+def test_each_epoch_is_a_permutation_fixed_by_seed_and_epoch() -> None:
+    x = _labelled()
+    first, second, third = _epochs(array_dataset(x, BATCH, seed=7, first_epoch=0), 3)
+    for order in (first, second, third):
+        assert sorted(order) == list(range(N))
+    assert len({tuple(first), tuple(second), tuple(third)}) == 3
+    # A stream that starts at epoch 1 (a resumed run) sees exactly epochs 1 and 2.
+    assert _epochs(array_dataset(x, BATCH, seed=7, first_epoch=1), 2) == [second, third]
+    assert _epochs(array_dataset(x, BATCH, seed=8, first_epoch=0), 1) != [first]
+    one_pass = _indices(array_dataset(x, BATCH, shuffle=False), 10)
+    assert [i for batch in one_pass for i in batch] == list(range(N))
+    assert [len(batch) for batch in one_pass] == [5, 5, 5, 5, 3]
+
+
+def test_a_kept_stream_follows_the_seed_and_first_epoch_it_is_started_with() -> None:
+    x = _labelled()
+    stream = ArrayStream(x, BATCH, shuffle=True, drop_remainder=False)
+    for seed, first_epoch in [(7, 0), (7, 2), (3, 1), (7, 0)]:
+        expected = _epochs(array_dataset(x, BATCH, seed=seed, first_epoch=first_epoch), 2)
+        assert _epochs(stream.start(seed, first_epoch), 2) == expected, (seed, first_epoch)
+
+
+def test_fit_keeps_the_stream_only_while_the_images_are_the_same() -> None:
+    vae = tfpvae.build_vae(input_shape=(4, 4), hidden_units=(8,))
+    x = _labelled()
+    vae.fit(x, epochs=1, batch_size=BATCH, verbose=0)
+    kept = vae._stream
+    vae.fit(x, epochs=1, batch_size=BATCH, verbose=0)
+    assert vae._stream is kept
+    vae.fit(x.copy(), epochs=1, batch_size=BATCH, verbose=0)  # equal images: still kept
+    assert vae._stream is kept
+    x[4] = 0.5  # edited in place: the next fit must see the new values
+    vae.fit(x, epochs=1, batch_size=BATCH, verbose=0)
+    assert vae._stream is not kept
+    np.testing.assert_array_equal(vae._stream.images.numpy(), x)
+    kept = vae._stream
+    vae.fit(x, epochs=1, batch_size=BATCH + 1, verbose=0)
+    assert vae._stream is not kept and vae._stream.settings[0] == BATCH + 1
+    vae.fit(x, epochs=1, batch_size=BATCH + 1, shuffle=False, verbose=0)
+    assert vae._stream.settings[1] is False
