@@ -14,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # test_model + test_faults with -n 2 this took 170 s against 222 s.
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 # Models build without XLA unless a test is marked ``xla``: compiling a training
-# step costs about 5 s per model here, and most tests train for a few steps.
+# step costs about 5–8 s per model here, and most tests train for a few steps.
 os.environ.setdefault("TFPVAE_XLA", "0")
 
 from tfpvae._backend import tf, tfk

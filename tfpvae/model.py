@@ -47,8 +47,8 @@ Noise = tuple[tf.Tensor, tf.Tensor | None]
 STEPS_PER_EXECUTION = 16
 
 #: Environment variable: ``0`` (or ``false``/``no``/``off``) builds models without
-#: XLA. Compiling the fast-path step costs about 5 s per model on a 2-core CPU and
-#: then runs each step about twice as fast, so short runs (and the test suite)
+#: XLA. Compiling the fast-path step costs about 5–8 s per model on a 2-core CPU
+#: and then runs each step about twice as fast, so short runs (and the test suite)
 #: start sooner without it.
 XLA_ENV = "TFPVAE_XLA"
 
