@@ -127,6 +127,10 @@ def test_supports() -> None:
     assert Support(open=True).contains(np.array([0.1, 0.9]))
     assert not Support(open=True).contains(np.array([0.0, 0.5]))
     assert Support().contains(np.array([0.0, 1.0]))
+    assert not Support().contains(np.array([0.5, np.nan, 0.5]))
+    assert not Support().contains(np.array([0.5, 1.0 + 1e-6]))
+    assert Support(low=-1.0).contains_range(-1.0, 0.5)
+    assert not Support(low=-1.0, open=True).contains_range(-1.0, 0.5)
     assert get_likelihood("beta").support.describe() == "(0, 1)"
 
 

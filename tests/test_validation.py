@@ -22,6 +22,11 @@ CASES = [
     (np.full((4, 28, 28), 0.5, "float32"), r"takes images of shape \(8, 8\)"),
     (np.full((4, 8, 8), 128, "uint8"), r"raw uint8 pixels; convert them with tfpvae\.prepare"),
     (np.where(np.eye(8, dtype=bool), np.nan, 0.5)[None].astype("float32"), "8 non-finite"),
+    (np.where(np.eye(8, dtype=bool), -np.inf, 0.5)[None].astype("float32"), "8 non-finite"),
+    (
+        np.where(np.arange(2)[:, None, None] == 0, np.inf, np.full((2, 8, 8), 0.5, "float32")),
+        "64 non-finite",
+    ),
     (np.full((4, 8, 8), 1.0, "float32"), r"outside the beta likelihood's support \(0, 1\)"),
     (np.full((4, 8, 8), -0.2, "float32"), r"use tfpvae\.prepare"),
 ]

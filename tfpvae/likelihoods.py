@@ -158,11 +158,15 @@ class Support:
         return f"{left}{self.low:g}, {self.high:g}{right}"
 
     def contains(self, x: np.ndarray) -> bool:
-        """Whether every value of ``x`` lies in the support."""
+        """Whether every value of ``x`` lies in the support (``nan`` never does)."""
         x = np.asarray(x)
+        return x.size == 0 or self.contains_range(float(x.min()), float(x.max()))
+
+    def contains_range(self, low: float, high: float) -> bool:
+        """Whether values whose minimum is ``low`` and maximum ``high`` lie in the support."""
         if self.open:
-            return bool(np.all((x > self.low) & (x < self.high)))
-        return bool(np.all((x >= self.low) & (x <= self.high)))
+            return self.low < low and high < self.high
+        return self.low <= low and high <= self.high
 
 
 def _beta_fast_log_prob(params: tf.Tensor, x: tf.Tensor) -> tf.Tensor:

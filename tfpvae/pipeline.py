@@ -9,6 +9,12 @@ prefetch so that the input work overlaps the step.
 The order of epoch ``e`` is a permutation drawn from the stateless seed
 ``(seed, e)``. It depends on nothing else, so a run resumed at epoch ``e``
 sees exactly the batches an uninterrupted run would have seen.
+
+The prefetch buffer is fixed (:data:`PREFETCH_BATCHES`) and tf.data's autotuner
+is off for these pipelines. A batch is one gather, so there is nothing to tune.
+With the autotuner on, deleting a used iterator, which Keras does at the end of
+every ``fit``, took about 0.63 s in 10 of 60 trials on a 2-core VM (after two
+training calls each); with it off, the slowest of 60 took 3.8 ms.
 """
 
 from __future__ import annotations
@@ -16,6 +22,9 @@ from __future__ import annotations
 import numpy as np
 
 from tfpvae._backend import tf
+
+#: Batches the pipeline gathers ahead of the training step.
+PREFETCH_BATCHES = 2
 
 
 def epoch_permutation(n: int, seed: int | tf.Tensor | tf.Variable, epoch: tf.Tensor) -> tf.Tensor:
@@ -32,6 +41,13 @@ def shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
     """
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+def _untuned(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """Turns tf.data's autotuner off (see the module docstring for why)."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
     return dataset.with_options(options)
 
 
@@ -60,7 +76,7 @@ def _batches(
         batch = tf.gather(images, idx)  # [batch, ...]
         return batch, batch
 
-    return shard_by_data(batches.map(gather).prefetch(tf.data.AUTOTUNE))
+    return _untuned(shard_by_data(batches.map(gather).prefetch(PREFETCH_BATCHES)))
 
 
 def array_dataset(
