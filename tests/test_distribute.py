@@ -69,7 +69,8 @@ def test_two_workers_train_one_epoch_to_identical_weights(tmp_path) -> None:
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         argv = [script, "train", "--strategy", "multiworker", "--dataset", "digits",
                 "--epochs", "1", "--limit", "256", "--batch-size", "32", "--k", "2",
-                "--hidden-units", "32", "--quiet", "--out", str(tmp_path / "run")]  # fmt: skip
+                "--hidden-units", "32", "--quiet", "--no-figures",
+                "--out", str(tmp_path / "run")]  # fmt: skip
         workers.append(
             subprocess.Popen(
                 argv,

@@ -58,7 +58,8 @@ def test_overflowing_gradient_is_a_fault_even_with_a_finite_loss() -> None:
 @pytest.mark.slow(seconds=95)
 def test_cli_fault_keeps_the_last_good_checkpoint_and_history(tmp_path, capsys) -> None:
     out = tmp_path / "run"
-    common = ["--limit", "200", "--hidden-units", "16", "--k", "3", "--out", str(out), "--quiet"]
+    common = ["--limit", "200", "--hidden-units", "16", "--k", "3", "--out", str(out), "--quiet",
+              "--no-figures"]  # fmt: skip
     assert main(["train", "--epochs", "2", *common]) == 0
     capsys.readouterr()
     saved_model = tfpvae.load(out)

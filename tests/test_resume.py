@@ -26,7 +26,7 @@ from tfpvae.training import read_history
 EPOCHS = 4
 ARGS = [
     "--dataset", "digits", "--limit", "480", "--epochs", str(EPOCHS), "--batch-size", "4",
-    "--hidden-units", "32", "--k", "2", "--deterministic", "--quiet",
+    "--hidden-units", "32", "--k", "2", "--deterministic", "--quiet", "--no-figures",
 ]  # fmt: skip
 
 
@@ -100,6 +100,7 @@ def test_sigkill_resume_and_reproducibility(tmp_path) -> None:
     assert any(
         not np.array_equal(x, y) for x, y in zip(reference, _weights(other_seed), strict=True)
     ), "another seed gave the same weights"
+    assert not (a / "figures").exists()  # --no-figures
     assert sorted(p.name for p in (killed / "checkpoints").iterdir()) == [
         f"epoch-{EPOCHS:04d}",
         "latest.json",

@@ -123,6 +123,12 @@ def _add_train_parser(subparsers) -> None:
         "run's own; only --epochs, --learning-rate and --strategy may change)",
     )
     p.add_argument("--quiet", action="store_true", default=False, help="no progress bar")
+    p.add_argument(
+        "--figures",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="draw figures/ at the end (default); `tfpvae plot RUN_DIR` draws them later",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -230,6 +236,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             force=args.force,
             progress=not args.quiet,
             resume=args.resume,
+            figures=args.figures,
         )
     except KeyboardInterrupt:
         print(

@@ -298,6 +298,7 @@ def run_training(
     force: bool = False,
     progress: bool = True,
     resume: bool = False,
+    figures: bool = True,
 ) -> tuple[VAE, dict[str, float] | None]:
     """Trains a VAE and writes a complete run directory.
 
@@ -311,6 +312,8 @@ def run_training(
         resume: Continue the run in ``out`` from its latest checkpoint (a run
             whose epochs are all done only gets its metrics and figures
             rewritten). ``settings.epochs`` may be raised to train longer.
+        figures: Draw ``figures/`` (about 2–5 CPU-seconds); without them,
+            :func:`write_figures` or ``tfpvae plot`` draws them later.
 
     Returns:
         The trained model and the held-out metrics (``None`` on a non-chief worker,
@@ -353,7 +356,8 @@ def run_training(
     if not chief:
         return vae, None
     metrics = write_metrics(vae, data, settings, out)
-    write_figures(vae, data, out)
+    if figures:
+        write_figures(vae, data, out)
     return vae, metrics
 
 
