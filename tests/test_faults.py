@@ -46,6 +46,26 @@ def test_fault_is_located_to_the_batch_and_weights_are_restored() -> None:
     assert vae.training_fault is None
 
 
+def test_fault_in_a_later_epoch_restores_the_end_of_the_one_before() -> None:
+    vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(16,))
+    clean = _images()
+    poisoned = clean.copy()
+    poisoned[BAD_BATCH * BATCH, 0, 0] = np.inf
+    # 20 batches read 10 per epoch from one iterator: epoch 0 is clean, epoch 1 is not.
+    data = tf.data.Dataset.from_tensor_slices(np.concatenate([clean, poisoned])).batch(BATCH)
+    after_epoch: dict[int, list[np.ndarray]] = {}
+    keep = tfpvae.tfk.callbacks.LambdaCallback(
+        on_epoch_end=lambda e, logs: after_epoch.setdefault(
+            e, [v.numpy().copy() for v in vae.trainable_variables]
+        )
+    )
+    with pytest.warns(RuntimeWarning, match=f"epoch 2, batch {BAD_BATCH + 1} of 10"):
+        vae.fit(data, epochs=3, steps_per_epoch=10, callbacks=[keep], verbose=0)
+    assert vae.training_fault.restored_epoch == 1
+    for expected, got in zip(after_epoch[0], vae.trainable_variables, strict=True):
+        np.testing.assert_array_equal(expected, got.numpy())
+
+
 @pytest.mark.xla
 def test_overflowing_gradient_is_a_fault_even_with_a_finite_loss() -> None:
     vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(16,), learning_rate=1e30)
