@@ -18,7 +18,7 @@ os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 os.environ.setdefault("TFPVAE_XLA", "0")
 
 from tfpvae._backend import tf, tfk
-from tfpvae.data import load_dataset, prepare
+from tfpvae.io.datasets import load_dataset, prepare
 
 REPO = Path(__file__).resolve().parents[1]
 #: The real 2,000-image Fashion-MNIST sample in Keras's cache layout (CI has it).

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 
 import tfpvae
-from tfpvae.autoencoder import build_autoencoder
+from tfpvae.models.autoencoder import build_autoencoder
 
 
 def test_autoencoder_trains_and_shares_the_vae_api(digits_beta) -> None:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import tfpvae
-from tfpvae.callbacks import KLWarmUp, TqdmProgress
+from tfpvae.training.callbacks import KLWarmUp, TqdmProgress
 
 
 def test_warm_up_anneals_the_beta_actually_used(digits_beta) -> None:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import tfpvae
-from tfpvae.checkpoints import Checkpoints
-from tfpvae.saving import ModelFileError
+from tfpvae.io.saving import ModelFileError
+from tfpvae.training.checkpoints import Checkpoints
 
 X = np.random.default_rng(0).uniform(0.05, 0.95, (64, 8, 8)).astype("float32")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import SHARED_CACHE, needs_fashion_sample
 
-from tfpvae.cli import main
+from tfpvae.interfaces.cli import main
 
 FIGURES = {
     "examples", "reconstructions", "prior_samples", "interpolation", "history",
@@ -126,7 +126,7 @@ def test_console_script_on_the_fashion_mnist_sample(tmp_path) -> None:
 
 
 def test_every_train_flag_reaches_its_field(tmp_path) -> None:
-    from tfpvae.cli import build_parser, resolve_train_options
+    from tfpvae.interfaces.cli import build_parser, resolve_train_options
 
     args = build_parser().parse_args(
         ["train", "--dataset", "digits", "--cache-dir", str(tmp_path), "--likelihood",
@@ -154,8 +154,8 @@ def test_every_train_flag_reaches_its_field(tmp_path) -> None:
 def test_deterministic_flag_turns_on_op_determinism(tmp_path) -> None:
     from unittest import mock
 
-    from tfpvae import training
     from tfpvae._backend import tf
+    from tfpvae.interfaces import run as training
 
     for flag, expected in (("--deterministic", 1), ("--no-deterministic", 0)):
         with (
@@ -170,7 +170,7 @@ def test_deterministic_flag_turns_on_op_determinism(tmp_path) -> None:
 
 
 def test_force_replaces_only_the_earlier_runs_files(tmp_path) -> None:
-    from tfpvae.training import RUN_FILES, prepare_output_dir
+    from tfpvae.interfaces.run import RUN_FILES, prepare_output_dir
 
     for name in RUN_FILES:
         (tmp_path / name).write_text("old run")

@@ -8,8 +8,14 @@ import numpy as np
 import pytest
 from conftest import HAS_FASHION_SAMPLE, SHARED_CACHE, needs_fashion_sample
 
-from tfpvae import data
-from tfpvae.data import CACHE_ENV, DatasetUnavailableError, class_names, load_dataset, prepare
+from tfpvae.io import datasets as data
+from tfpvae.io.datasets import (
+    CACHE_ENV,
+    DatasetUnavailableError,
+    class_names,
+    load_dataset,
+    prepare,
+)
 
 
 def test_digits_is_offline_with_a_fixed_split(digits) -> None:

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import tfpvae
-from tfpvae import diagnostics
 from tfpvae._backend import tf, tfd
+from tfpvae.evaluation import diagnostics
 
 BATCH = 8
 

@@ -10,7 +10,7 @@ import pytest
 
 import tfpvae
 from tfpvae._backend import tf, tfd, tfk, tfpl
-from tfpvae.evaluate import bits_per_dim, elbo, held_out_metrics, iwae_bound
+from tfpvae.evaluation.bounds import bits_per_dim, elbo, held_out_metrics, iwae_bound
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,9 @@ from scipy import stats
 
 import tfpvae
 from tfpvae._backend import tf, tfd, tfk
-from tfpvae.data import prepare
-from tfpvae.likelihoods import MIN_CONCENTRATION
+from tfpvae.components.likelihoods import MIN_CONCENTRATION
+from tfpvae.io.datasets import prepare
+from tfpvae.objectives import ELBO, FusedELBO
 
 BATCH = 16
 
@@ -58,10 +59,9 @@ def _setup(digits, likelihood="beta", posterior="full", use_exact_kl=False, kl_s
     rng = np.random.default_rng(3)
     eps = rng.standard_normal((BATCH, 3)).astype("float32")
     kl_eps = rng.standard_normal((kl_samples, BATCH, 3)).astype("float32")
-    rate, distortion = vae.fast_objective.terms(
-        tf.constant(x), tf.constant(x), eps, None if kl_samples == 1 else kl_eps, training=False
-    )
-    return vae, x, eps, kl_eps, rate.numpy(), distortion.numpy()
+    noise = (eps[None], None if kl_samples == 1 else kl_eps)
+    terms = vae.objective.terms(tf.constant(x), noise, training=False)
+    return vae, x, eps, kl_eps, terms.rate.numpy(), terms.distortion.numpy()
 
 
 CASES = [
@@ -137,10 +137,13 @@ def test_fast_terms_equal_the_tfp_layers_at_the_same_z(
 
 def test_fast_path_is_used_only_where_it_applies() -> None:
     small = dict(input_shape=(8, 8), hidden_units=(8,))
-    assert tfpvae.build_vae(**small).fast_objective is not None
-    assert tfpvae.build_vae(**small, fast_path=False).fast_objective is None
+    assert isinstance(tfpvae.build_vae(**small).objective, FusedELBO)
+    assert isinstance(tfpvae.build_vae(**small, fast_path=False).objective, ELBO)
     prior = tfd.MultivariateNormalDiag(loc=tf.zeros(2))
-    assert tfpvae.build_vae(**small, prior=prior).fast_objective is None
+    # A user prior is never taken for N(0, I), whatever its name.
+    named_prior = tfd.MultivariateNormalDiag(loc=tf.zeros(2), name="prior")
+    assert isinstance(tfpvae.build_vae(**small, prior=prior).objective, ELBO)
+    assert isinstance(tfpvae.build_vae(**small, prior=named_prior).objective, ELBO)
 
 
 @pytest.mark.slow(seconds=34)

@@ -10,10 +10,10 @@ import pytest
 
 import tfpvae
 from tfpvae._backend import tf
-from tfpvae.checkpoints import Checkpoints
-from tfpvae.cli import main
-from tfpvae.faults import _all_finite
-from tfpvae.training import read_history
+from tfpvae.interfaces.cli import main
+from tfpvae.interfaces.run import read_history
+from tfpvae.training.checkpoints import Checkpoints
+from tfpvae.training.faults import _all_finite
 
 BATCH, BAD_BATCH = 16, 5
 

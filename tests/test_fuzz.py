@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tfpvae import TrainSettings, VAEConfig
-from tfpvae.cli import main
+from tfpvae.interfaces.cli import main
 
 FUZZ = settings(
     max_examples=80,
@@ -36,7 +36,7 @@ def _run(argv: list[str]) -> tuple[object, str]:
     """(exit code or "trained", stderr) of ``tfpvae argv`` with training stubbed out."""
     err = io.StringIO()
     with (
-        mock.patch("tfpvae.training.run_training", side_effect=ReachedTrainingError),
+        mock.patch("tfpvae.interfaces.run.run_training", side_effect=ReachedTrainingError),
         contextlib.redirect_stderr(err),
         contextlib.redirect_stdout(io.StringIO()),
     ):

@@ -9,7 +9,7 @@ from scipy import stats
 
 import tfpvae
 from tfpvae._backend import tf, tfd, tfpl
-from tfpvae.likelihoods import (
+from tfpvae.components.likelihoods import (
     LIKELIHOODS,
     MAX_CONCENTRATION,
     MIN_CONCENTRATION,

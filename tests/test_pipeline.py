@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 import tfpvae
-from tfpvae.pipeline import ArrayStream, array_dataset
+from tfpvae.training.fit import kept_stream
+from tfpvae.training.pipeline import ArrayStream, array_dataset
 
 N, BATCH = 23, 5  # 5 batches per epoch, the last one of 3 images
 
@@ -58,20 +59,20 @@ def test_fit_keeps_the_stream_only_while_the_images_are_the_same() -> None:
     vae = tfpvae.build_vae(input_shape=(4, 4), hidden_units=(8,))
     x = _labelled()
     vae.fit(x, epochs=1, batch_size=BATCH, verbose=0)
-    kept = vae._stream
+    kept = kept_stream(vae)
     vae.fit(x, epochs=1, batch_size=BATCH, verbose=0)
-    assert vae._stream is kept
+    assert kept_stream(vae) is kept
     vae.fit(x.copy(), epochs=1, batch_size=BATCH, verbose=0)  # equal images: still kept
-    assert vae._stream is kept
+    assert kept_stream(vae) is kept
     x[4] = 0.5  # edited in place: the next fit must see the new values
     vae.fit(x, epochs=1, batch_size=BATCH, verbose=0)
-    assert vae._stream is not kept
-    np.testing.assert_array_equal(vae._stream.images.numpy(), x)
-    kept = vae._stream
+    assert kept_stream(vae) is not kept
+    np.testing.assert_array_equal(kept_stream(vae).images.numpy(), x)
+    kept = kept_stream(vae)
     vae.fit(x, epochs=1, batch_size=BATCH + 1, verbose=0)
-    assert vae._stream is not kept and vae._stream.settings[0] == BATCH + 1
+    assert kept_stream(vae) is not kept and kept_stream(vae).settings[0] == BATCH + 1
     vae.fit(x, epochs=1, batch_size=BATCH + 1, shuffle=False, verbose=0)
-    assert vae._stream.settings[1] is False
+    assert kept_stream(vae).settings[1] is False
 
 
 def test_array_pipelines_run_without_the_autotuner() -> None:

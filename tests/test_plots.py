@@ -11,8 +11,8 @@ from PIL import Image
 from scipy.stats import norm
 
 import tfpvae
-from tfpvae import plots
-from tfpvae.data import DIGIT_CLASSES
+from tfpvae.evaluation import plots
+from tfpvae.io.datasets import DIGIT_CLASSES
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import tfpvae
-from tfpvae.training import read_history
+from tfpvae.interfaces.run import read_history
 
 EPOCHS = 4
 ARGS = [

@@ -7,7 +7,7 @@ import pytest
 
 import tfpvae
 from tfpvae._backend import tf, tfd
-from tfpvae.saving import CONFIG_FILE, WEIGHTS_FILE, ModelFileError, load, save
+from tfpvae.io.saving import CONFIG_FILE, WEIGHTS_FILE, ModelFileError, load, save
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ import pytest
 
 import tfpvae
 from tfpvae._backend import tf
-from tfpvae.data import prepare
-from tfpvae.sources import png_directory_dataset, tfrecord_dataset, write_pngs, write_tfrecords
+from tfpvae.io.datasets import prepare
+from tfpvae.io.sources import png_directory_dataset, tfrecord_dataset, write_pngs, write_tfrecords
 
 
 @pytest.fixture(scope="module")

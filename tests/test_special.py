@@ -6,7 +6,7 @@ import numpy as np
 from scipy.special import betaln, digamma, gammaln
 
 from tfpvae._backend import tf
-from tfpvae.special import lbeta_positive, lgamma_positive
+from tfpvae.components.special import lbeta_positive, lgamma_positive
 
 RNG = np.random.default_rng(0)
 

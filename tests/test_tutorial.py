@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from conftest import HAS_FASHION_SAMPLE, SHARED_CACHE
 
-from tfpvae import tutorial
-from tfpvae.data import CACHE_ENV
+from tfpvae.interfaces import tutorial
+from tfpvae.io.datasets import CACHE_ENV
 
 
 @pytest.mark.parametrize(

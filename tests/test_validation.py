@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tfpvae
-from tfpvae.evaluate import elbo, iwae_bound
+from tfpvae.evaluation.bounds import elbo, iwae_bound
 
 GOOD = np.full((4, 8, 8), 0.5, "float32")
 

@@ -8,7 +8,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-# Registries are imported lazily inside `validate` to keep this module light.
+from tfpvae.components.kl import KL_ATTACHMENTS
+from tfpvae.components.likelihoods import LIKELIHOODS
+from tfpvae.components.posteriors import POSTERIORS
+from tfpvae.components.precision import PRECISIONS
+from tfpvae.components.trunks import ARCHITECTURES, TrunkSizes
+from tfpvae.objectives import OBJECTIVES
 
 
 @dataclass(frozen=True)
@@ -28,13 +33,17 @@ class VAEConfig:
         kl: ``"add_loss"`` (KLDivergenceAddLoss, the course) or ``"regularizer"``.
         use_exact_kl: Closed-form KL instead of TFP's sampled default.
         kl_weight: β of β-VAE; 1 is the ELBO.
-        kl_samples: Test points per example for the sampled KL; 1 is TFP's default.
+        kl_samples: Test points per example for the sampled KL; 1 is TFP's default
+            (the KL is then estimated at the decoder's own draws of z).
+        objective: What training minimises (see ``tfpvae.OBJECTIVES``); ``"elbo"``
+            is the course's negative ELBO.
+        n_samples: Draws of z per image in the objective; 1 is the course's.
         learning_rate: Adam's step size; 1e-3 is Keras's default.
         conv_filters: Filters of the stride-2 conv layers (``architecture="conv"``).
         fast_path: Train and evaluate through the fused, XLA-compiled objective
-            (same maths, see ``tfpvae.fastpath``); ``False`` uses the TFP layer graph.
+            (same maths, see ``tfpvae.objectives.fused``); ``False`` uses the TFP layer graph.
         precision: ``"float32"``, ``"mixed_float16"`` or ``"mixed_bfloat16"`` for the
-            trunks; distributions and losses stay float32 (see ``tfpvae.precision``).
+            trunks; distributions and losses stay float32 (see ``tfpvae.components.precision``).
     """
 
     likelihood: str = "beta"
@@ -47,6 +56,8 @@ class VAEConfig:
     use_exact_kl: bool = False
     kl_weight: float = 1.0
     kl_samples: int = 1
+    objective: str = "elbo"
+    n_samples: int = 1
     learning_rate: float = 1e-3
     conv_filters: tuple[int, ...] = (32, 64)
     fast_path: bool = True
@@ -62,19 +73,15 @@ class VAEConfig:
 
     def validate(self) -> None:
         """Checks every field; raises ``ValueError`` naming the field and the fix."""
-        from tfpvae.architectures import ARCHITECTURES
-        from tfpvae.divergences import KL_ATTACHMENTS
-        from tfpvae.encoders import POSTERIORS
-        from tfpvae.likelihoods import LIKELIHOODS
-        from tfpvae.precision import PRECISIONS
-
         LIKELIHOODS.get(self.likelihood)
         PRECISIONS.get(self.precision)
         ARCHITECTURES.get(self.architecture)
         POSTERIORS.get(self.posterior)
         KL_ATTACHMENTS.get(self.kl)
+        OBJECTIVES.get(self.objective)
         _positive_int("latent_dim", self.latent_dim)
         _positive_int("kl_samples", self.kl_samples)
+        _positive_int("n_samples", self.n_samples)
         _int_tuple("hidden_units", self.hidden_units, allow_empty=self.architecture == "mlp")
         _int_tuple("input_shape", self.input_shape)
         _int_tuple("conv_filters", self.conv_filters)
@@ -88,6 +95,11 @@ class VAEConfig:
                 raise ValueError(f"{flag} must be true or false, got {getattr(self, flag)!r}")
         _finite_number("kl_weight", self.kl_weight, minimum=0.0, strict=False)
         _finite_number("learning_rate", self.learning_rate, minimum=0.0, strict=True)
+
+    @property
+    def trunk_sizes(self) -> TrunkSizes:
+        """The layer sizes the trunks are built from."""
+        return TrunkSizes(self.input_shape, self.hidden_units, self.conv_filters)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""

@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from tfpvae._backend import tf, tfk
-from tfpvae.architectures import ARCHITECTURES
+from tfpvae.components.trunks import ARCHITECTURES
 from tfpvae.config import VAEConfig
 
 
@@ -30,10 +30,12 @@ class Autoencoder(tfk.Model):
         self.config = config
         architecture = ARCHITECTURES.get(config.architecture)
         inputs = tfk.Input(shape=config.input_shape)
-        z = tfk.layers.Dense(config.latent_dim, name="code")(architecture.encode(inputs, config))
+        z = tfk.layers.Dense(config.latent_dim, name="code")(
+            architecture.encode(inputs, config.trunk_sizes)
+        )
         self.encoder = tfk.Model(inputs, z, name="encoder")
         z_in = tfk.Input(shape=(config.latent_dim,))
-        logits = architecture.decode(z_in, config, 1)  # one number per pixel
+        logits = architecture.decode(z_in, config.trunk_sizes, 1)  # one number per pixel
         image = tfk.layers.Reshape(config.input_shape)(tfk.layers.Activation("sigmoid")(logits))
         self.decoder = tfk.Model(z_in, image, name="decoder")
 

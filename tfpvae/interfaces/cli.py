@@ -62,13 +62,13 @@ def _int_list(text: str) -> list[int]:
 
 
 def _add_train_parser(subparsers) -> None:
-    from tfpvae.architectures import ARCHITECTURES
-    from tfpvae.data import DATASETS
-    from tfpvae.distribute import STRATEGIES
-    from tfpvae.divergences import KL_ATTACHMENTS
-    from tfpvae.encoders import POSTERIORS
-    from tfpvae.likelihoods import LIKELIHOODS
-    from tfpvae.precision import PRECISIONS
+    from tfpvae.components.kl import KL_ATTACHMENTS
+    from tfpvae.components.likelihoods import LIKELIHOODS
+    from tfpvae.components.posteriors import POSTERIORS
+    from tfpvae.components.precision import PRECISIONS
+    from tfpvae.components.trunks import ARCHITECTURES
+    from tfpvae.io.datasets import DATASETS
+    from tfpvae.training.distribute import STRATEGIES
 
     p = subparsers.add_parser(
         "train",
@@ -179,7 +179,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
 
 def stored_options(out: Path) -> dict[str, Any]:
     """The options a run in ``out`` was started with, by option name (for --resume)."""
-    from tfpvae.training import check_resumable_dir
+    from tfpvae.interfaces.run import check_resumable_dir
 
     payload = check_resumable_dir(out)
     fields = {**payload["model"], **payload.get("train", {})}
@@ -192,7 +192,7 @@ def resolve_train_options(args: argparse.Namespace):
 
     With ``--resume`` the run's stored options take the place of the defaults.
     """
-    from tfpvae.training import TrainSettings, model_config_for
+    from tfpvae.interfaces.run import TrainSettings, model_config_for
 
     given = vars(args).copy()
     options = stored_options(args.out) if given.get("resume") else {}
@@ -225,7 +225,7 @@ def _format_metrics(metrics: dict[str, Any]) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from tfpvae.training import run_training
+    from tfpvae.interfaces.run import run_training
 
     model_config, settings = resolve_train_options(args)
     try:
@@ -255,8 +255,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from tfpvae.saving import load
-    from tfpvae.training import load_run_data, settings_of, write_metrics
+    from tfpvae.interfaces.run import load_run_data, settings_of, write_metrics
+    from tfpvae.io.saving import load
 
     if args.k < 1:
         raise UsageError(f"--k must be a positive integer, got {args.k}")
@@ -268,8 +268,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from tfpvae.saving import load
-    from tfpvae.training import load_run_data, settings_of, write_figures
+    from tfpvae.interfaces.run import load_run_data, settings_of, write_figures
+    from tfpvae.io.saving import load
 
     vae = load(args.run_dir)
     data = load_run_data(settings_of(args.run_dir), vae.config.likelihood)
@@ -285,8 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tfpvae`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    from tfpvae.data import DatasetUnavailableError
-    from tfpvae.faults import TrainingFaultError
+    from tfpvae.io.datasets import DatasetUnavailableError
+    from tfpvae.training.faults import TrainingFaultError
 
     try:
         return COMMANDS[args.command](args)

@@ -23,8 +23,11 @@ axis only) and then divides by the batch size exactly once: itself for
 ``add_loss``, through Keras for ``regularizer``. β is applied here too, so the
 unweighted rate can be reported even while β is annealed from 0.
 
-The rate of the most recent call is kept on :class:`KLTerm` so that the training
-step can log rate and distortion separately without computing the KL twice.
+The attachment is what a course-style encoder carries: ``encoder.losses`` after
+a call holds β times the batch-mean KL. :class:`~tfpvae.VAE`'s objective needs the
+KL of every image (sample weights, IWAE), so it asks the same :class:`KLTerm` for
+it through :meth:`KLTerm.per_example`, the estimator the attachment uses; the
+tests hold the two to each other.
 """
 
 from __future__ import annotations
@@ -54,8 +57,8 @@ class KLTerm:
         kl_weight: β.
 
     Attributes:
+        prior: p(z).
         kl_weight: A non-trainable ``tf.Variable`` holding β; assign to it to anneal.
-        last_rate: The batch-mean unweighted KL of the latest call (a tensor).
     """
 
     def __init__(
@@ -69,7 +72,6 @@ class KLTerm:
         self.use_exact_kl = bool(use_exact_kl)
         self.kl_samples = int(kl_samples)
         self.kl_weight = tf.Variable(float(kl_weight), trainable=False, name="kl_weight")
-        self.last_rate: tf.Tensor | None = None
 
     def tfp_kwargs(self) -> dict:
         """Arguments for TFP's KL layer / regulariser that make it return the batch sum."""
@@ -88,13 +90,26 @@ class KLTerm:
             use_exact_kl=self.use_exact_kl,
             test_points_fn=test_points_fn,
             test_points_reduce_axis=reduce_axis,
-            weight=None,  # β is applied in `weighted`, after the rate is recorded
+            weight=None,  # β is applied in `weighted`, from the variable
         )
 
-    def record(self, batch_total: tf.Tensor, posterior: tfd.Distribution) -> tf.Tensor:
-        """Stores the batch-mean rate from TFP's batch total and returns β × total."""
-        self.last_rate = batch_total / _batch_size(posterior)
+    def weighted(self, batch_total: tf.Tensor) -> tf.Tensor:
+        """β × a KL total."""
         return tf.cast(self.kl_weight, batch_total.dtype) * batch_total
+
+    def per_example(self, q: tfd.Distribution, test_points: tf.Tensor) -> tf.Tensor:
+        r"""The unweighted KL of every image, ``[batch]``.
+
+        Exact: ``tfd.kl_divergence(q, prior)``. Sampled:
+        :math:`\frac1S\sum_s \log q(z_s|x) - \log p(z_s)` at ``test_points``.
+
+        Args:
+            q: The posterior, batch shape ``[batch]``.
+            test_points: ``[S, batch, latent]`` draws from ``q`` (ignored when exact).
+        """
+        if self.use_exact_kl:
+            return tfd.kl_divergence(q, self.prior)
+        return tf.reduce_mean(q.log_prob(test_points) - self.prior.log_prob(test_points), axis=0)
 
 
 class PerExampleKLDivergenceAddLoss(tfpl.KLDivergenceAddLoss):
@@ -111,8 +126,7 @@ class PerExampleKLDivergenceAddLoss(tfpl.KLDivergenceAddLoss):
 
     def call(self, distribution_a: tfd.Distribution) -> tfd.Distribution:
         batch_total = self._regularizer(distribution_a)  # TFP's Σ_batch KL
-        weighted_total = self.kl_term.record(batch_total, distribution_a)
-        self.add_loss(weighted_total / _batch_size(distribution_a))
+        self.add_loss(self.kl_term.weighted(batch_total) / _batch_size(distribution_a))
         return distribution_a
 
 
@@ -137,8 +151,7 @@ class PerExampleKLDivergenceRegularizer(tfpl.KLDivergenceRegularizer):
     def __call__(self, distribution_a: tfd.Distribution | tf.Tensor) -> tf.Tensor:
         if not isinstance(distribution_a, tfd.Distribution):
             return tf.zeros([], dtype=distribution_a.dtype)  # the sampled value: no KL
-        batch_total = self._kl_divergence_fn(distribution_a)
-        return self.kl_term.record(batch_total, distribution_a)
+        return self.kl_term.weighted(self._kl_divergence_fn(distribution_a))
 
 
 @dataclass(frozen=True)

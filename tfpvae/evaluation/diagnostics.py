@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from tfpvae._backend import tf, tfd, tfpl
-from tfpvae.evaluate import elbo, iwae_bound
+from tfpvae.evaluation.bounds import elbo, iwae_bound
 
 
 def raw_tfp_kl_penalties(q: tfd.Distribution, prior: tfd.Distribution, seed: int = 0) -> dict:

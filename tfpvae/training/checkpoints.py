@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from tfpvae._backend import tf, tfk
-from tfpvae.saving import ModelFileError, atomic_write_text
+from tfpvae.io.saving import ModelFileError, atomic_write_text
 
 LATEST = "latest.json"
 PREFIX = "ckpt"

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from tfpvae._backend import tf, tfd, tfk, tfpl
+from tfpvae.components.special import lbeta_positive
 from tfpvae.registry import Registry
-from tfpvae.special import lbeta_positive
 
 Shape = tuple[int, ...]
 
@@ -170,7 +170,7 @@ class Support:
 
 
 def _beta_fast_log_prob(params: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
-    r"""Independent Beta log-density with :math:`\log B(a,b)` from :mod:`tfpvae.special`.
+    r"""Independent Beta log-density with :math:`\log B(a,b)` from :mod:`tfpvae.components.special`.
 
     TFP's ``lbeta`` is built for accuracy at extreme arguments and costs dozens of
     ops per pixel; within our concentration range the positive-argument

@@ -8,9 +8,9 @@ batches and noise as an uninterrupted run would have.
 
 A run directory holds::
 
-    config.json          model config + training settings (see tfpvae.saving),
+    config.json          model config + training settings (see tfpvae.io.saving),
                          written before the first epoch
-    checkpoints/         the state after the latest finished epoch (tfpvae.checkpoints)
+    checkpoints/         the state after the latest finished epoch (tfpvae.training.checkpoints)
     model.weights.h5     the weights, written when training has finished
     history.csv          one row per epoch: loss, rate, distortion (+ val_)
     metrics.json         held-out ELBO terms and IWAE bound
@@ -33,23 +33,12 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from tfpvae import plots
 from tfpvae._backend import tf, tfk
-from tfpvae.callbacks import KLWarmUp, TqdmProgress
-from tfpvae.checkpoints import Checkpoints, EpochCheckpoint
 from tfpvae.config import VAEConfig, _positive_int
-from tfpvae.data import DATASETS, load_dataset, prepare
-from tfpvae.distribute import (
-    STRATEGIES,
-    is_worker_directory,
-    make_strategy,
-    worker_directory,
-    worker_role,
-)
-from tfpvae.evaluate import held_out_metrics
-from tfpvae.faults import TrainingFaultError
-from tfpvae.model import VAE, build_vae_from_config
-from tfpvae.saving import (
+from tfpvae.evaluation import plots
+from tfpvae.evaluation.bounds import held_out_metrics
+from tfpvae.io.datasets import DATASETS, load_dataset, prepare
+from tfpvae.io.saving import (
     CONFIG_FILE,
     WEIGHTS_FILE,
     ModelFileError,
@@ -58,6 +47,17 @@ from tfpvae.saving import (
     save,
     write_config,
 )
+from tfpvae.models import VAE, build_vae_from_config
+from tfpvae.training.callbacks import KLWarmUp, TqdmProgress
+from tfpvae.training.checkpoints import Checkpoints, EpochCheckpoint
+from tfpvae.training.distribute import (
+    STRATEGIES,
+    is_worker_directory,
+    make_strategy,
+    worker_directory,
+    worker_role,
+)
+from tfpvae.training.faults import TrainingFaultError
 
 HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
@@ -93,7 +93,7 @@ class TrainSettings:
         limit: Use only the first ``limit`` training and test images (smoke runs).
         deterministic: Enable TensorFlow's op determinism, so that the same seed
             and config give bit-identical weights.
-        strategy: A ``tf.distribute`` strategy name (see ``tfpvae.distribute``).
+        strategy: A ``tf.distribute`` strategy name (see ``tfpvae.training.distribute``).
     """
 
     dataset: str = "digits"
@@ -306,7 +306,8 @@ def run_training(
         model_config: The model.
         settings: How to train it (including the ``tf.distribute`` strategy).
         out: The run directory. In a multi-worker run the chief writes here and
-            worker N into ``out/worker-N`` (see :func:`tfpvae.distribute.worker_directory`).
+            worker N into ``out/worker-N``
+            (see :func:`tfpvae.training.distribute.worker_directory`).
         force: Reuse a non-empty ``out``, replacing its run.
         progress: Show a progress bar.
         resume: Continue the run in ``out`` from its latest checkpoint (a run

@@ -1,10 +1,11 @@
 """Network trunks between the image and the distribution layers.
 
-An :class:`Architecture` provides two functions:
+An :class:`Architecture` provides two functions of the layer sizes
+(:class:`TrunkSizes`), not of the whole model configuration:
 
-* ``encode(inputs, config)`` maps the image tensor to a feature vector, after
+* ``encode(inputs, sizes)`` maps the image tensor to a feature vector, after
   which the encoder adds ``Dense(posterior.params_size)``;
-* ``decode(z, config, params_per_pixel)`` maps z to a flat tensor of
+* ``decode(z, sizes, params_per_pixel)`` maps z to a flat tensor of
   ``prod(input_shape) * params_per_pixel`` likelihood parameters, pixel-major.
 """
 
@@ -15,10 +16,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tfpvae._backend import tf, tfk
-from tfpvae.config import VAEConfig
 from tfpvae.registry import Registry
 
 layers = tfk.layers
+
+
+@dataclass(frozen=True)
+class TrunkSizes:
+    """The sizes a trunk is built from.
+
+    Attributes:
+        input_shape: Image shape ``(height, width[, channels])``, or ``(features,)``
+            for the MLP.
+        hidden_units: Dense widths of the encoder; the decoder mirrors them.
+        conv_filters: Filters of the stride-2 convolutions (``conv`` only).
+    """
+
+    input_shape: tuple[int, ...]
+    hidden_units: tuple[int, ...]
+    conv_filters: tuple[int, ...] = (32, 64)
 
 
 def _image_dims(input_shape: tuple[int, ...]) -> tuple[int, int, int]:
@@ -28,21 +44,21 @@ def _image_dims(input_shape: tuple[int, ...]) -> tuple[int, int, int]:
     return height, width, channels
 
 
-def _mlp_encode(inputs: tf.Tensor, config: VAEConfig) -> tf.Tensor:
+def _mlp_encode(inputs: tf.Tensor, config: TrunkSizes) -> tf.Tensor:
     h = layers.Flatten()(inputs)
     for units in config.hidden_units:
         h = layers.Dense(units, activation="relu")(h)
     return h
 
 
-def _mlp_decode(z: tf.Tensor, config: VAEConfig, params_per_pixel: int) -> tf.Tensor:
+def _mlp_decode(z: tf.Tensor, config: TrunkSizes, params_per_pixel: int) -> tf.Tensor:
     h = z
     for units in reversed(config.hidden_units):
         h = layers.Dense(units, activation="relu")(h)
     return layers.Dense(math.prod(config.input_shape) * params_per_pixel)(h)
 
 
-def _conv_encode(inputs: tf.Tensor, config: VAEConfig) -> tf.Tensor:
+def _conv_encode(inputs: tf.Tensor, config: TrunkSizes) -> tf.Tensor:
     height, width, channels = _image_dims(config.input_shape)
     h = layers.Reshape((height, width, channels))(inputs)
     for filters in config.conv_filters:
@@ -51,7 +67,7 @@ def _conv_encode(inputs: tf.Tensor, config: VAEConfig) -> tf.Tensor:
     return layers.Dense(config.hidden_units[-1] if config.hidden_units else 16, "relu")(h)
 
 
-def _conv_decode(z: tf.Tensor, config: VAEConfig, params_per_pixel: int) -> tf.Tensor:
+def _conv_decode(z: tf.Tensor, config: TrunkSizes, params_per_pixel: int) -> tf.Tensor:
     height, width, channels = _image_dims(config.input_shape)
     n_up = len(config.conv_filters)
     # Spatial size after the encoder's stride-2 'same' convolutions (ceil division).
@@ -84,8 +100,8 @@ class Architecture:
             kernels (``benchmarks/``: 0.57× the reference with XLA, 1.08× without).
     """
 
-    encode: Callable[[tf.Tensor, VAEConfig], tf.Tensor]
-    decode: Callable[[tf.Tensor, VAEConfig, int], tf.Tensor]
+    encode: Callable[[tf.Tensor, TrunkSizes], tf.Tensor]
+    decode: Callable[[tf.Tensor, TrunkSizes, int], tf.Tensor]
     jit_compile: bool = True
 
 

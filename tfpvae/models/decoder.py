@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from tfpvae._backend import tfk
-from tfpvae.architectures import ARCHITECTURES
+from tfpvae.components.likelihoods import get_likelihood
+from tfpvae.components.precision import PRECISIONS, to_float32
+from tfpvae.components.trunks import ARCHITECTURES
 from tfpvae.config import VAEConfig
-from tfpvae.likelihoods import get_likelihood
-from tfpvae.precision import PRECISIONS, to_float32
 
 
 def build_decoder(config: VAEConfig | None = None, **overrides: Any) -> tfk.Model:
@@ -29,7 +29,7 @@ def build_decoder(config: VAEConfig | None = None, **overrides: Any) -> tfk.Mode
     precision = PRECISIONS.get(config.precision)
     with precision.trunk_policy():
         params = ARCHITECTURES.get(config.architecture).decode(
-            z, config, likelihood.params_per_pixel(event_shape)
+            z, config.trunk_sizes, likelihood.params_per_pixel(event_shape)
         )
     if precision.policy != "float32":
         params = to_float32(params)  # the likelihood's parameters in float32

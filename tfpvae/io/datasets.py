@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tfpvae._backend import tfk
-from tfpvae.likelihoods import get_likelihood
+from tfpvae.components.likelihoods import get_likelihood
 from tfpvae.registry import Registry
 
 Split = tuple[np.ndarray, np.ndarray]

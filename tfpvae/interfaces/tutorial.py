@@ -12,9 +12,9 @@ import os
 from dataclasses import dataclass
 
 from tfpvae._backend import tfk
-from tfpvae.data import CACHE_ENV, DATASETS, DatasetUnavailableError
-from tfpvae.model import VAE, build_vae
-from tfpvae.training import RunData, TrainSettings, fit, load_run_data
+from tfpvae.interfaces.run import RunData, TrainSettings, fit, load_run_data
+from tfpvae.io.datasets import CACHE_ENV, DATASETS, DatasetUnavailableError
+from tfpvae.models import VAE, build_vae
 
 SMOKE_ENV = ("CI", "TFPVAE_SMOKE")
 
@@ -88,7 +88,7 @@ def train(
         epochs: Defaults to the budget's.
         batch_size: Images per step.
         seed: Seeds Python, NumPy and TensorFlow first.
-        progress: Show a progress bar (see :func:`tfpvae.training.fit`).
+        progress: Show a progress bar (see :func:`tfpvae.interfaces.run.fit`).
         **vae_kwargs: Passed to :func:`~tfpvae.build_vae` (``input_shape`` is set).
 
     Returns:

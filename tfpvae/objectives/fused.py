@@ -1,5 +1,8 @@
 r"""The per-example −ELBO in plain TensorFlow ops, for training speed.
 
+This is the ``"elbo"`` objective's implementation for the configurations it
+covers (:class:`FusedELBO`); :mod:`tfpvae.objectives.elbo` holds the general one.
+
 The Keras graph of :class:`~tfpvae.VAE` builds TFP distribution objects at every
 step: ``MultivariateNormalTriL`` through the ``FillScaleTriL`` bijector, a
 ``_TensorCoercible`` sample, the KL layer, and the Beta's ``lbeta``. This module
@@ -9,7 +12,7 @@ fused ops, so that the whole training step can be XLA-compiled:
 * posterior parameters exactly as TFP's layers map them
   (``MultivariateNormalTriL``: ``loc = p[:d]``, ``L = fill_triangular(p[d:])`` with
   ``softplus`` + 1e-5 on the diagonal; ``IndependentNormal``: ``softplus`` scale);
-* :math:`z = \mu + L\varepsilon`, :math:`\varepsilon \sim \mathcal{N}(0, I)`;
+* :math:`z_s = \mu + L\varepsilon_s`, :math:`\varepsilon_s \sim \mathcal{N}(0, I)`, S per image;
 * against the N(0, I) prior, the exact KL
   :math:`\tfrac12(\lVert L\rVert_F^2 + \lVert\mu\rVert^2 - d) - \sum_i \log L_{ii}`,
   or the sampled one at test points :math:`z_s = \mu + L\varepsilon_s`,
@@ -18,16 +21,23 @@ fused ops, so that the whole training step can be XLA-compiled:
   (with one test point, the decoder's own z, as TFP does);
 * the likelihood's log-prob from its parameters (:meth:`Likelihood.log_prob_from_params`).
 
-The fast path is used by ``fit``/``evaluate`` when the prior is the default
-N(0, I); ``vae(x)`` always returns the TFP distribution.
+The fused path is used by ``fit``/``evaluate`` when the prior is the default
+N(0, I) and ``VAEConfig.fast_path`` is on; ``vae(x)`` always returns the TFP
+distribution.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from tfpvae._backend import tf, tfk, tfp
+from tfpvae.objectives.base import Objective, Terms
+from tfpvae.registry import Registry
+
+#: Noise of the fused path: ``eps [S, batch, d]`` and optional ``kl_eps [K, batch, d]``.
+Noise = tuple[tf.Tensor, tf.Tensor | None]
 
 #: ``tfpl.MultivariateNormalTriL`` adds this to the softplus of the diagonal.
 TRIL_DIAG_SHIFT = 1e-5
@@ -104,48 +114,66 @@ def params_model(model: tfk.Model, layer_name: str) -> tfk.Model:
     return tfk.Model(model.inputs, model.get_layer(layer_name).input)
 
 
-@dataclass
-class FastObjective:
-    """Per-example rate and distortion of a VAE from its own layers.
+#: Posterior families the fused path covers: name → their parameter map as plain ops.
+FUSED_GAUSSIANS: Registry[Callable[[tf.Tensor, int], GaussianParams]] = Registry("posterior")
+FUSED_GAUSSIANS.register("full", full_gaussian)
+FUSED_GAUSSIANS.register("diag", diag_gaussian)
+
+
+def tile_images(x: tf.Tensor, n: int) -> tf.Tensor:
+    """``n`` copies of the batch ``x`` stacked along the batch axis, ``[n * batch, ...]``."""
+    return x if n == 1 else tf.tile(x, [n] + [1] * (x.shape.rank - 1))
+
+
+class FusedELBO(Objective):
+    """The ELBO with S draws per image from a VAE's own layers, as plain ops.
+
+    Covers a Gaussian posterior (:data:`FUSED_GAUSSIANS`) against the default
+    N(0, I) prior. The noise is explicit, so a fixed draw gives a fixed value:
+    ``eps [S, batch, d]`` for the decoder's z and, when the sampled KL has
+    ``kl_samples > 1`` test points of its own, ``kl_eps [kl_samples, batch, d]``.
 
     Args:
-        vae: The :class:`~tfpvae.VAE` whose layers and weights are used.
-        gaussian: :func:`full_gaussian` or :func:`diag_gaussian`.
+        vae: The :class:`~tfpvae.VAE` whose layers, weights, β and likelihood are used.
+        n_samples: S, draws of z per image.
     """
 
-    vae: tfk.Model
-    gaussian: Callable[[tf.Tensor, int], GaussianParams]
+    xla_friendly = True
 
-    def __post_init__(self) -> None:
-        self.encoder_params = params_model(self.vae.encoder, "approx_posterior")
-        self.decoder_params = params_model(self.vae.decoder, "likelihood")
+    def __init__(self, vae: Any, n_samples: int = 1) -> None:
+        self.vae = vae
+        self.n_samples = int(n_samples)
+        self.gaussian = FUSED_GAUSSIANS.get(vae.config.posterior)
+        self.encoder_params = params_model(vae.encoder, "approx_posterior")
+        self.decoder_params = params_model(vae.decoder, "likelihood")
 
-    def terms(
-        self,
-        x: tf.Tensor,
-        target: tf.Tensor,
-        eps: tf.Tensor,
-        kl_eps: tf.Tensor | None,
-        training: bool,
-    ) -> tuple[tf.Tensor, tf.Tensor]:
-        """(rate, distortion), each ``[batch]``, for given standard normal noise.
+    def draw_noise(self, generator: tf.random.Generator, batch: tf.Tensor) -> Noise:
+        config = self.vae.config
+        eps = generator.normal([self.n_samples, batch, config.latent_dim])
+        kl_eps = None
+        if not config.use_exact_kl and config.kl_samples > 1:
+            kl_eps = generator.normal([config.kl_samples, batch, config.latent_dim])
+        return eps, kl_eps
 
-        Args:
-            x: Images ``[batch, *input_shape]``.
-            target: What the likelihood scores; for a VAE, ``x`` itself.
-            eps: ``[batch, d]`` noise for the decoder's z.
-            kl_eps: ``[S, batch, d]`` noise for separate KL test points, or ``None``
-                to use the decoder's z (TFP's default with one sample). Ignored
-                when the KL is exact.
-            training: Passed to the Keras layers.
+    def terms(self, x: tf.Tensor, noise: Noise | None = None, training: bool = False) -> Terms:
+        """Per-image terms at the standard normal ``noise = (eps, kl_eps)``.
+
+        ``kl_eps`` of ``None`` puts the sampled KL's test points at the decoder's
+        own z (TFP's default with one sample); it is ignored when the KL is exact.
         """
         config = self.vae.config
+        eps, kl_eps = (
+            noise if noise is not None else self.draw_noise(self.vae.noise, tf.shape(x)[0])
+        )
         q = self.gaussian(self.encoder_params(x, training=training), config.latent_dim)
-        z = q.loc + q.scale_times(eps)  # [batch, d]
+        z = q.loc + q.scale_times(eps)  # [S, batch, d]
         if config.use_exact_kl:
             rate = exact_kl(q)
         else:
-            rate = sampled_kl(q, eps[None] if kl_eps is None else kl_eps)
-        params = self.decoder_params(z, training=training)  # [batch, n_params]
-        distortion = -self.vae.likelihood.log_prob_from_params(params, target)
-        return rate, distortion
+            rate = sampled_kl(q, eps if kl_eps is None else kl_eps)
+        samples = self.n_samples
+        params = self.decoder_params(tf.reshape(z, [-1, config.latent_dim]), training=training)
+        log_lik = self.vae.likelihood.log_prob_from_params(params, tile_images(x, samples))
+        distortion = -tf.reduce_mean(tf.reshape(log_lik, [samples, -1]), axis=0)  # [batch]
+        loss = distortion + tf.cast(self.vae.kl_weight, rate.dtype) * rate
+        return Terms(loss, rate, distortion)

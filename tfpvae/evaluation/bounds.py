@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from tfpvae._backend import tf, tfd
-from tfpvae.validation import check_images
+from tfpvae.training.validation import check_images
 
 
 def bits_per_dim(nats: np.ndarray | float, n_dims: int) -> np.ndarray | float:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tfpvae.components.likelihoods import get_likelihood
 from tfpvae.config import VAEConfig
-from tfpvae.likelihoods import get_likelihood
 
 
 def check_images(x: object, config: VAEConfig, what: str = "x") -> np.ndarray:

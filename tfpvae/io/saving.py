@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tfpvae._backend import tfd
 from tfpvae.config import VAEConfig
-from tfpvae.model import VAE, build_vae_from_config
+from tfpvae.models import VAE, build_vae_from_config
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -85,7 +85,7 @@ def write_config(vae: VAE, directory: str | os.PathLike, extra: dict | None = No
     payload = {
         "format_version": FORMAT_VERSION,
         "model": vae.config.to_dict(),
-        "custom_prior": vae.encoder.prior.name != "prior",
+        "custom_prior": bool(vae.custom_prior),
         **(extra or {}),
     }
     path = Path(directory) / CONFIG_FILE

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from tfpvae._backend import tf
-from tfpvae.likelihoods import get_likelihood
+from tfpvae.components.likelihoods import get_likelihood
 
 IMAGE_FEATURE = "image"
 

@@ -1,4 +1,4 @@
-"""The ``tf.data`` pipeline for in-memory arrays (files stream through ``tfpvae.sources``).
+"""The ``tf.data`` pipeline for in-memory arrays (files stream through ``tfpvae.io.sources``).
 
 Keras's own adapter for NumPy arrays slices and shuffles element by element on
 the Python side of every epoch; for a model as small as the course's VAE that
@@ -58,8 +58,9 @@ def _batches(
     seed: int | tf.Variable,
     drop_remainder: bool,
     first_epoch: int | tf.Variable | None,
+    weights: tf.Tensor | None = None,
 ) -> tf.data.Dataset:
-    """``(x_batch, x_batch)`` pairs; ``seed``/``first_epoch`` may be variables read per epoch."""
+    """``(x, x[, w])`` batches; ``seed``/``first_epoch`` may be variables read per epoch."""
     n = int(images.shape[0])
 
     def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
@@ -72,9 +73,11 @@ def _batches(
         epochs = tf.data.Dataset.range(np.iinfo(np.int64).max // 2)
         batches = epochs.flat_map(lambda e: one_epoch(e + tf.cast(first_epoch, tf.int64)))
 
-    def gather(idx: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def gather(idx: tf.Tensor) -> tuple[tf.Tensor, ...]:
         batch = tf.gather(images, idx)  # [batch, ...]
-        return batch, batch
+        if weights is None:
+            return batch, batch
+        return batch, batch, tf.gather(weights, idx)  # the weights follow their images
 
     return _untuned(shard_by_data(batches.map(gather).prefetch(PREFETCH_BATCHES)))
 
@@ -86,11 +89,14 @@ def array_dataset(
     seed: int = 0,
     drop_remainder: bool = False,
     first_epoch: int | None = None,
+    sample_weight: np.ndarray | tf.Tensor | None = None,
 ) -> tf.data.Dataset:
     """A dataset of ``(x_batch, x_batch)`` pairs for training an autoencoder.
 
     Args:
         x: Images ``[n, ...]`` (float32).
+        sample_weight: Optional ``[n]`` weights; the elements are then
+            ``(x_batch, x_batch, w_batch)``.
         batch_size: Images per batch.
         shuffle: Draw a new order every epoch.
         seed: Seed of the orders.
@@ -105,7 +111,8 @@ def array_dataset(
         A prefetched ``tf.data.Dataset``.
     """
     images = tf.convert_to_tensor(x, tf.float32)
-    return _batches(images, batch_size, shuffle, seed, drop_remainder, first_epoch)
+    weights = None if sample_weight is None else tf.convert_to_tensor(sample_weight, tf.float32)
+    return _batches(images, batch_size, shuffle, seed, drop_remainder, first_epoch, weights)
 
 
 class ArrayStream:

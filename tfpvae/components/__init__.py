@@ -1,0 +1,5 @@
+"""The model's building blocks: trunks, posteriors, priors, likelihoods, KL attachment, precision.
+
+Nothing here depends on :class:`~tfpvae.config.VAEConfig`: the blocks take sizes
+and names, and ``tfpvae.models`` assembles them.
+"""

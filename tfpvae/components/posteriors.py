@@ -1,0 +1,66 @@
+"""Posterior families q(z | x), chosen by name from :data:`POSTERIORS`.
+
+Each family is a TFP distribution layer with the ``params_size``/``new``
+contract, so the Dense layer in front of it sizes itself:
+
+* ``"full"``: ``tfpl.MultivariateNormalTriL``, the course's choice, a Gaussian
+  with a full lower-triangular scale;
+* ``"diag"``: ``tfpl.IndependentNormal``, a Gaussian with a diagonal scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tfpvae._backend import tf, tfd, tfk, tfpl
+from tfpvae.components.priors import standard_normal_prior
+from tfpvae.registry import Registry
+
+
+def independent_standard_normal(latent_dim: int) -> tfd.Distribution:
+    """N(0, I) as ``Independent(Normal)``, the family of ``IndependentNormal``."""
+    return tfd.Independent(
+        tfd.Normal(loc=tf.zeros(latent_dim), scale=1.0), reinterpreted_batch_ndims=1, name="prior"
+    )
+
+
+@dataclass(frozen=True)
+class Posterior:
+    """A posterior family.
+
+    Attributes:
+        layer: The ``tfpl`` layer class (``params_size``/``new`` contract).
+        default_prior: latent_dim → the N(0, I) prior in a family that has a
+            closed-form KL with this posterior.
+    """
+
+    layer: type
+    default_prior: Callable[[int], tfd.Distribution]
+
+    def params_size(self, latent_dim: int) -> int:
+        """Numbers the encoder must emit for this family."""
+        return int(self.layer.params_size(latent_dim))
+
+    def make_layer(self, latent_dim: int, **kwargs: Any) -> tfk.layers.Layer:
+        """The distribution layer that ends the encoder."""
+        return self.layer(latent_dim, **kwargs)
+
+    def check_exact_kl(self, latent_dim: int, prior: tfd.Distribution) -> None:
+        """Raises ``ValueError`` unless TFP has a closed-form KL from this family to ``prior``."""
+        probe = self.layer.new(tf.zeros([1, self.params_size(latent_dim)]), latent_dim)
+        try:
+            tfd.kl_divergence(probe, prior)
+        except NotImplementedError:
+            raise ValueError(
+                f"use_exact_kl=True but TFP has no closed-form KL between "
+                f"{type(probe).__name__} and {type(prior).__name__}; "
+                "use use_exact_kl=False (sampled KL) or a prior of a matching family"
+            ) from None
+
+
+#: Posterior registry.
+POSTERIORS: Registry[Posterior] = Registry("posterior")
+POSTERIORS.register("full", Posterior(tfpl.MultivariateNormalTriL, standard_normal_prior))
+POSTERIORS.register("diag", Posterior(tfpl.IndependentNormal, independent_standard_normal))

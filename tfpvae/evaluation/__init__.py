@@ -1,0 +1,1 @@
+"""Held-out bounds, diagnostics and figures (``tfpvae.evaluation.plots`` imports matplotlib)."""

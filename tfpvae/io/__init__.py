@@ -1,0 +1,1 @@
+"""Data and files: datasets, streaming sources, saving and loading."""

@@ -1,0 +1,84 @@
+r"""The probabilistic encoder q(z | x) with its KL to the prior attached.
+
+The encoder is ``trunk → Dense(params_size) → posterior layer [→ KL layer]``. The
+posterior layer comes from :data:`~tfpvae.components.posteriors.POSTERIORS`
+(``"full"``: ``tfpl.MultivariateNormalTriL``, the course's choice; ``"diag"``:
+``tfpl.IndependentNormal``); the KL is attached as ``config.kl`` says.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tfpvae._backend import tfd, tfk
+from tfpvae.components.kl import KL_ATTACHMENTS, KLTerm
+from tfpvae.components.posteriors import POSTERIORS
+from tfpvae.components.precision import PRECISIONS
+from tfpvae.components.priors import check_prior
+from tfpvae.components.trunks import ARCHITECTURES
+from tfpvae.config import VAEConfig
+
+
+def resolve_prior(config: VAEConfig, prior: tfd.Distribution | None) -> tfd.Distribution:
+    """The prior to use: the posterior family's N(0, I) or a checked user prior."""
+    posterior = POSTERIORS.get(config.posterior)
+    if prior is None:
+        return posterior.default_prior(config.latent_dim)
+    prior = check_prior(prior, config.latent_dim)
+    if config.use_exact_kl:
+        posterior.check_exact_kl(config.latent_dim, prior)
+    return prior
+
+
+def make_kl_term(config: VAEConfig, prior: tfd.Distribution | None = None) -> KLTerm:
+    """The KL estimator and β of ``config``, against ``prior`` (``None``: N(0, I))."""
+    return KLTerm(
+        resolve_prior(config, prior), config.use_exact_kl, config.kl_samples, config.kl_weight
+    )
+
+
+def build_encoder(
+    config: VAEConfig | None = None,
+    *,
+    prior: tfd.Distribution | None = None,
+    kl_term: KLTerm | None = None,
+    **overrides: Any,
+) -> tfk.Model:
+    """Builds the encoder ``x → q(z|x)`` with the KL attached as configured.
+
+    Args:
+        config: The model configuration; defaults to ``VAEConfig()``.
+        prior: p(z); ``None`` uses N(0, I) in the posterior's family. Ignored
+            when ``kl_term`` is given.
+        kl_term: A :class:`~tfpvae.components.kl.KLTerm` to share (``build_vae``
+            passes its own); ``None`` makes one from the config and ``prior``.
+        **overrides: Config fields to change, e.g. ``latent_dim=4``.
+
+    Returns:
+        A ``tf_keras.Model`` whose output is the posterior distribution.
+
+    Example:
+        >>> import numpy as np
+        >>> from tfpvae import build_encoder
+        >>> enc = build_encoder(input_shape=(8, 8), latent_dim=2)
+        >>> q = enc(np.zeros((3, 8, 8), "float32"))
+        >>> q.event_shape
+        TensorShape([2])
+    """
+    config = (config or VAEConfig()).replace(**overrides) if overrides else config or VAEConfig()
+    kl_term = kl_term or make_kl_term(config, prior)
+    posterior = POSTERIORS.get(config.posterior)
+    attachment = KL_ATTACHMENTS.get(config.kl)(kl_term)
+
+    inputs = tfk.Input(shape=config.input_shape, name="image")
+    with PRECISIONS.get(config.precision).trunk_policy():
+        features = ARCHITECTURES.get(config.architecture).encode(inputs, config.trunk_sizes)
+    params = tfk.layers.Dense(
+        posterior.params_size(config.latent_dim), dtype="float32", name="posterior_params"
+    )(features)
+    approx_posterior = posterior.make_layer(
+        config.latent_dim, name="approx_posterior", **attachment.posterior_kwargs
+    )(params)
+    if attachment.after_posterior is not None:
+        approx_posterior = attachment.after_posterior(approx_posterior)
+    return tfk.Model(inputs, approx_posterior, name="encoder")

@@ -1,0 +1,1 @@
+"""Training machinery around the model: input pipeline, checks, fault guard, callbacks, tuning."""

@@ -1,0 +1,168 @@
+"""What ``VAE.fit`` does around Keras's own ``fit``: arrays, checks, the guard, grouping.
+
+A VAE reconstructs its input, so ``fit(x)`` (or ``fit(x, x)``) is the whole call.
+For in-memory arrays this module
+
+* checks the images (:func:`~tfpvae.training.validation.check_images`) and the
+  sample weights, and refuses ``class_weight`` (a VAE has no classes);
+* splits off ``validation_split`` the way Keras does (the last fraction of the
+  images, before any shuffling);
+* streams the images through :mod:`tfpvae.training.pipeline`: a seeded order per
+  epoch and whole-batch gathers. On one replica, unweighted, the stream is kept
+  for the next ``fit`` on the same images (:class:`~tfpvae.training.pipeline.ArrayStream`);
+* adds a :class:`~tfpvae.training.faults.NonFiniteGuard` unless one is given.
+
+Datasets pass straight through. A dataset of unknown length runs one step per
+call, since Keras needs to see where its epochs end to group steps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from tfpvae._backend import tf, tfk
+from tfpvae.training.faults import NonFiniteGuard
+from tfpvae.training.pipeline import ArrayStream, array_dataset, steps_per_epoch
+from tfpvae.training.tuning import steps_per_execution, unknown_length
+from tfpvae.training.validation import check_images
+
+#: The latest unweighted training stream of each model, kept for its next ``fit``.
+_STREAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def is_array(value: Any) -> bool:
+    """Whether ``value`` is an in-memory array (NumPy or an eager tensor)."""
+    return isinstance(value, (np.ndarray, tf.Tensor))
+
+
+def next_seed() -> int:
+    """A seed drawn from NumPy's global state (fixed by ``set_random_seed``)."""
+    return int(np.random.randint(2**31 - 1))
+
+
+def kept_stream(model: Any) -> ArrayStream | None:
+    """The training stream ``model``'s next ``fit`` may reuse, if any."""
+    return _STREAMS.get(model)
+
+
+def check_sample_weight(sample_weight: Any, n: int, what: str = "sample_weight") -> np.ndarray:
+    """``sample_weight`` as ``[n]`` float32, refusing a wrong length or bad values."""
+    weights = np.asarray(sample_weight, dtype=np.float32)
+    if weights.shape != (n,):
+        raise ValueError(
+            f"{what} must hold one weight per image, shape ({n},); got {weights.shape}"
+        )
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise ValueError(f"{what} must be finite and non-negative")
+    return weights
+
+
+def _check_target(x: Any, y: Any) -> None:
+    if y is not None and y is not x and not np.array_equal(np.asarray(x), np.asarray(y)):
+        raise ValueError("a VAE reconstructs its input: y must be x (or None)")
+
+
+def _split(x: Any, weights: np.ndarray | None, fraction: float) -> tuple[Any, ...]:
+    """Keras's ``validation_split``: the last ``fraction`` of the images (and weights)."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"validation_split must be in (0, 1), got {fraction}")
+    cut = int(len(x) * (1.0 - fraction))
+    if cut == 0 or cut == len(x):
+        raise ValueError(
+            f"validation_split={fraction} leaves no images on one side of {len(x)}; "
+            "change the fraction or pass validation_data"
+        )
+    x = np.asarray(x)
+    if weights is None:
+        return x[:cut], None, (x[cut:], x[cut:])
+    return x[:cut], weights[:cut], (x[cut:], x[cut:], weights[cut:])
+
+
+def _validation_dataset(model: Any, validation: tuple, batch_size: int, drop: bool) -> Any:
+    """An array ``validation_data`` tuple as a dataset; anything else unchanged."""
+    if not (isinstance(validation, tuple) and is_array(validation[0])):
+        return validation
+    images = check_images(validation[0], model.config, "validation_data")
+    _check_target(validation[0], validation[1] if len(validation) > 1 else None)
+    weights = None
+    if len(validation) > 2 and validation[2] is not None:
+        weights = check_sample_weight(validation[2], len(images), "validation sample_weight")
+    return array_dataset(images, batch_size, False, drop_remainder=drop, sample_weight=weights)
+
+
+def _training_data(model: Any, x: Any, weights: Any, batch_size: int, kwargs: dict) -> Any:
+    """The endless stream of training batches for arrays (kwargs gain ``steps_per_epoch``)."""
+    drop = model.distribute_strategy.num_replicas_in_sync > 1
+    steps = steps_per_epoch(len(x), batch_size, drop_remainder=drop)
+    if steps == 0:
+        raise ValueError(
+            f"batch_size {batch_size} is larger than the {len(x)} training images, so "
+            "an epoch would have no full batch to split across replicas; lower batch_size"
+        )
+    shuffle, seed = bool(kwargs.pop("shuffle", True)), next_seed()
+    first_epoch = int(kwargs.get("initial_epoch", 0))
+    kwargs.setdefault("steps_per_epoch", steps)
+    if drop or weights is not None:  # a dataset of constants, which tf.distribute can rewrite
+        return array_dataset(x, batch_size, shuffle, seed, drop, first_epoch, weights)
+    stream = _STREAMS.get(model)
+    if stream is None or not stream.serves(x, batch_size, shuffle, False):
+        _STREAMS.pop(model, None)  # release the old copy of the images before making the new one
+        stream = _STREAMS[model] = ArrayStream(x, batch_size, shuffle, drop_remainder=False)
+    return stream.start(seed, first_epoch)
+
+
+def fit(
+    model: Any,
+    keras_fit: Callable[..., Any],
+    x: Any = None,
+    y: Any = None,
+    batch_size: int | None = None,
+    **kwargs: Any,
+) -> tfk.callbacks.History:
+    """Runs ``keras_fit`` (Keras's ``Model.fit`` of ``model``) on prepared inputs.
+
+    Args:
+        model: A :class:`~tfpvae.VAE`.
+        keras_fit: ``super().fit`` of that model.
+        x, y, batch_size, **kwargs: As for ``tf_keras.Model.fit``; ``y`` must be
+            ``None`` or the images themselves.
+
+    Raises:
+        ValueError: On ``class_weight``, a ``y`` that is not ``x``, bad images or
+            sample weights, or a ``validation_split`` that leaves no images.
+    """
+    if kwargs.get("class_weight") is not None:
+        raise ValueError(
+            "class_weight does not apply to a VAE (it has no classes); "
+            "weight images with sample_weight instead"
+        )
+    callbacks = list(kwargs.pop("callbacks", None) or [])
+    if not any(isinstance(c, NonFiniteGuard) for c in callbacks):
+        callbacks.insert(0, NonFiniteGuard())
+    if is_array(x):
+        x = check_images(x, model.config, "x")
+        _check_target(x, y)
+        weights = kwargs.pop("sample_weight", None)
+        weights = None if weights is None else check_sample_weight(weights, len(x))
+        split = kwargs.pop("validation_split", 0.0)
+        if split and kwargs.get("validation_data") is None:
+            x, weights, kwargs["validation_data"] = _split(x, weights, split)
+        batch_size = batch_size or 32
+        drop = model.distribute_strategy.num_replicas_in_sync > 1
+        kwargs["validation_data"] = _validation_dataset(
+            model, kwargs.get("validation_data"), batch_size, drop
+        )
+        x, y, batch_size = _training_data(model, x, weights, batch_size, kwargs), None, None
+    # Keras can group steps only when it knows where an epoch ends.
+    one_step = unknown_length(x) and kwargs.get("steps_per_epoch") is None
+    with steps_per_execution(model, 1) if one_step else contextlib.nullcontext():
+        history = keras_fit(x, y, batch_size=batch_size, callbacks=callbacks, **kwargs)
+    if model.training_fault is not None:
+        warnings.warn(model.training_fault.message(), RuntimeWarning, stacklevel=3)
+    return history
