@@ -20,15 +20,12 @@ from pathlib import Path
 
 from tfpvae._backend import tfd
 from tfpvae.config import VAEConfig
+from tfpvae.files import ModelFileError, atomic_write_text
 from tfpvae.models import VAE, build_vae_from_config
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 FORMAT_VERSION = 1
-
-
-class ModelFileError(ValueError):
-    """A saved model directory is missing, corrupted or does not match its config."""
 
 
 @contextlib.contextmanager
@@ -38,19 +35,6 @@ def _no_lambda_warnings() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*includes a `lambda`")
         yield
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Writes ``text`` to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save(vae: VAE, directory: str | os.PathLike, extra: dict | None = None) -> Path:

@@ -157,15 +157,15 @@ class VAE(tfk.Model):
         """``tf_keras.Model.evaluate``, checking array inputs first."""
         if fit_layer.is_array(x):
             check_images(x, self.config, "x")
-        return super().evaluate(x, y, *args, **kwargs)
+        return super().evaluate(x, _target(x, y, kwargs), *args, **kwargs)
 
-    def train_on_batch(self, *args: Any, **kwargs: Any):
+    def train_on_batch(self, x: Any, y: Any = None, *args: Any, **kwargs: Any):
         with one_step_per_call(self):
-            return super().train_on_batch(*args, **kwargs)
+            return super().train_on_batch(x, _target(x, y, kwargs), *args, **kwargs)
 
-    def test_on_batch(self, *args: Any, **kwargs: Any):
+    def test_on_batch(self, x: Any, y: Any = None, *args: Any, **kwargs: Any):
         with one_step_per_call(self):
-            return super().test_on_batch(*args, **kwargs)
+            return super().test_on_batch(x, _target(x, y, kwargs), *args, **kwargs)
 
     def predict_on_batch(self, x: Any):
         with one_step_per_call(self):
@@ -182,6 +182,15 @@ class VAE(tfk.Model):
 
     def get_config(self) -> dict:
         return self.config.to_dict()
+
+
+def _target(x: Any, y: Any, kwargs: dict) -> Any:
+    """The target to hand Keras: the images when sample weights come without one.
+
+    Keras drops ``sample_weight`` from a batch that has no target, so a weighted
+    call without ``y`` would silently be unweighted.
+    """
+    return x if y is None and kwargs.get("sample_weight") is not None else y
 
 
 def _global_sum(values: tf.Tensor) -> tf.Tensor:

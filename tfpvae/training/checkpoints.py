@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from tfpvae._backend import tf, tfk
-from tfpvae.io.saving import ModelFileError, atomic_write_text
+from tfpvae.files import ModelFileError, atomic_write_text
 
 LATEST = "latest.json"
 PREFIX = "ckpt"
