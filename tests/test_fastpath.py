@@ -44,7 +44,9 @@ def _numpy_decoder(vae, z: np.ndarray) -> np.ndarray:
     return h
 
 
-def _setup(digits, likelihood="beta", posterior="full", use_exact_kl=False, kl_samples=1):
+def _setup(
+    digits, likelihood="beta", posterior="full", use_exact_kl=False, kl_samples=1, compiled=False
+):
     vae = tfpvae.build_vae(
         likelihood=likelihood,
         input_shape=(8, 8),
@@ -60,7 +62,10 @@ def _setup(digits, likelihood="beta", posterior="full", use_exact_kl=False, kl_s
     eps = rng.standard_normal((BATCH, 3)).astype("float32")
     kl_eps = rng.standard_normal((kl_samples, BATCH, 3)).astype("float32")
     noise = (eps[None], None if kl_samples == 1 else kl_eps)
-    terms = vae.objective.terms(tf.constant(x), noise, training=False)
+    terms_of = vae.objective.terms
+    if compiled:  # the same numbers from the XLA-compiled function the training step runs
+        terms_of = tf.function(lambda x, noise: vae.objective.terms(x, noise), jit_compile=True)
+    terms = terms_of(tf.constant(x), noise)
     return vae, x, eps, kl_eps, terms.rate.numpy(), terms.distortion.numpy()
 
 
@@ -73,12 +78,16 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize(
+    "compiled",
+    [pytest.param(False, id="eager"), pytest.param(True, id="xla", marks=pytest.mark.xla)],
+)
 @pytest.mark.parametrize(("likelihood", "posterior", "use_exact_kl", "kl_samples"), CASES)
 def test_fast_terms_equal_an_independent_computation(
-    digits, likelihood, posterior, use_exact_kl, kl_samples
+    digits, likelihood, posterior, use_exact_kl, kl_samples, compiled
 ) -> None:
     vae, x, eps, kl_eps, rate, distortion = _setup(
-        digits, likelihood, posterior, use_exact_kl, kl_samples
+        digits, likelihood, posterior, use_exact_kl, kl_samples, compiled
     )
     q = vae.encoder(x)
     mu = q.mean().numpy().astype(np.float64)
