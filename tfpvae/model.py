@@ -34,6 +34,7 @@ from tfpvae.divergences import KLTerm
 from tfpvae.encoders import POSTERIORS, build_encoder
 from tfpvae.fastpath import FastObjective
 from tfpvae.faults import FaultMonitor, NonFiniteGuard, TrainingFault
+from tfpvae.keras_io import KerasModelIO
 from tfpvae.likelihoods import Likelihood, get_likelihood
 from tfpvae.pipeline import ArrayStream, array_dataset, steps_per_epoch
 from tfpvae.precision import PRECISIONS, Precision
@@ -53,8 +54,11 @@ STEPS_PER_EXECUTION = 16
 XLA_ENV = "TFPVAE_XLA"
 
 
-class VAE(tfk.Model):
+@tfk.utils.register_keras_serializable(package="tfpvae")
+class VAE(KerasModelIO, tfk.Model):
     """A variational autoencoder ``x → q(z|x) → z → p(x|z)``.
+
+    Config, cloning and ``save`` come from :class:`~tfpvae.keras_io.KerasModelIO`.
 
     Args:
         config: The validated configuration it was built from.
@@ -278,9 +282,6 @@ class VAE(tfk.Model):
         if _is_array(x):
             check_images(x, self.config, "x")
         return super().evaluate(x, y, *args, **kwargs)
-
-    def get_config(self) -> dict:
-        return self.config.to_dict()
 
 
 def _unpack(data: Any) -> tuple[tf.Tensor, tf.Tensor]:

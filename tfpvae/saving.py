@@ -85,7 +85,8 @@ def write_config(vae: VAE, directory: str | os.PathLike, extra: dict | None = No
     payload = {
         "format_version": FORMAT_VERSION,
         "model": vae.config.to_dict(),
-        "custom_prior": vae.encoder.prior.name != "prior",
+        # Recorded from how the encoder was built, never guessed from the prior's name.
+        "custom_prior": not vae.encoder.standard_prior,
         **(extra or {}),
     }
     path = Path(directory) / CONFIG_FILE
