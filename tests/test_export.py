@@ -1,0 +1,174 @@
+"""SavedModel export: serving signatures, reloading, and the formats VAE.save refuses."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tfpvae
+from tfpvae._backend import tf, tfd, tfk
+from tfpvae.export import SIGNATURES, serving_functions
+
+# Runs in a fresh interpreter that imports TensorFlow only.
+SERVE = """
+import sys
+import numpy as np
+import tensorflow as tf
+
+model = tf.saved_model.load(sys.argv[1])
+inputs = np.load(sys.argv[2])
+sig = model.signatures
+out = {"signatures": np.array(sorted(sig))}
+for key, value in sig["encode"](images=tf.constant(inputs["x"])).items():
+    out["encode_" + key] = value.numpy()
+out["decode_mean"] = sig["decode"](z=tf.constant(inputs["z"]))["mean"].numpy()
+for name, seed in (("sample", [3, 4]), ("sample_again", [3, 4]), ("sample_other", [5, 6])):
+    drawn = sig["sample"](n=tf.constant(6), seed=tf.constant(seed))
+    out[name + "_images"], out[name + "_z"] = drawn["images"].numpy(), drawn["z"].numpy()
+terms = sig["elbo"](images=tf.constant(inputs["x"]), seed=tf.constant([7, 0]))
+out.update({"elbo_" + key: value.numpy() for key, value in terms.items()})
+loaded = [m for m in ("tfpvae", "tf_keras", "tensorflow_probability") if m in sys.modules]
+out["loaded"] = np.array(loaded, dtype=str)
+np.savez(sys.argv[3], **out)
+"""
+
+
+def _images(n: int = 5, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(0.05, 0.95, (n, 8, 8)).astype("float32")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A VAE with optimizer state, its SavedModel, and what a TensorFlow-only process served."""
+    tfk.utils.set_random_seed(5)
+    vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(16,), latent_dim=3)
+    for variable in vae.optimizer.variables:  # as if trained: iterations and Adam's moments
+        variable.assign(tf.fill(variable.shape, tf.cast(0.5, variable.dtype)) + 1)
+    root = tmp_path_factory.mktemp("export")
+    path = root / "saved"
+    vae.save(path)
+    inputs = {"x": _images(), "z": np.random.default_rng(2).normal(size=(4, 3)).astype("float32")}
+    np.savez(root / "inputs.npz", **inputs)
+    subprocess.run(
+        [sys.executable, "-c", SERVE, str(path), str(root / "inputs.npz"), str(root / "out.npz")],
+        check=True,
+        timeout=120,
+    )
+    return vae, path, inputs, dict(np.load(root / "out.npz"))
+
+
+def test_signatures_are_served_without_tfpvae(exported) -> None:
+    _, _, _, served = exported
+    assert sorted(served["signatures"]) == sorted(SIGNATURES)
+    assert list(served["loaded"]) == []  # neither tfpvae, tf_keras nor TFP was imported
+
+
+def test_encode_and_decode_match_the_model(exported) -> None:
+    vae, _, inputs, served = exported
+    q = vae.encoder(inputs["x"])
+    np.testing.assert_allclose(served["encode_mean"], q.mean().numpy(), atol=1e-5)
+    np.testing.assert_allclose(served["encode_stddev"], q.stddev().numpy(), atol=1e-5)
+    np.testing.assert_allclose(served["encode_scale_tril"], q.scale.to_dense().numpy(), atol=1e-5)
+    decoded = vae.decoder(inputs["z"]).mean().numpy()
+    np.testing.assert_allclose(served["decode_mean"], decoded, atol=1e-5)
+
+
+def test_elbo_matches_tfpvae_elbo_at_the_same_draws(exported) -> None:
+    vae, _, inputs, served = exported
+    terms = tfpvae.elbo(vae, inputs["x"], n_samples=1, seed=7)
+    np.testing.assert_allclose(served["elbo_rate"], terms.rate, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(served["elbo_distortion"], terms.distortion, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(served["elbo_elbo"], terms.elbo, rtol=1e-5, atol=1e-4)
+    assert served["elbo_elbo"].shape == (5,) and np.all(served["elbo_rate"] > 0)
+
+
+def test_sample_draws_from_the_prior_and_decodes_its_mean(exported) -> None:
+    vae, _, _, served = exported
+    images, z = served["sample_images"], served["sample_z"]
+    assert images.shape == (6, 8, 8) and z.shape == (6, 3)
+    assert np.all((images > 0) & (images < 1))  # Beta means lie inside (0, 1)
+    np.testing.assert_array_equal(images, served["sample_again_images"])  # seeded
+    assert not np.allclose(images, served["sample_other_images"])
+    expected_z = vae.prior.sample(6, seed=tf.constant([3, 4])).numpy()
+    np.testing.assert_allclose(z, expected_z, atol=1e-6)
+    np.testing.assert_allclose(images, vae.decode(z).numpy(), atol=1e-5)
+
+
+def test_load_model_gives_back_a_working_vae(exported) -> None:
+    vae, path, inputs, _ = exported
+    again = tfk.models.load_model(path)
+    assert isinstance(again, tfpvae.VAE) and again.config == vae.config
+    for mine, theirs in zip(vae.get_weights(), again.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    assert int(again.optimizer.iterations) == 1
+    for mine, theirs in zip(vae.optimizer.variables, again.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    np.testing.assert_array_equal(again.encode(inputs["x"]), vae.encode(inputs["x"]))
+    terms = [tfpvae.elbo(m, inputs["x"], seed=3).elbo for m in (vae, again)]
+    np.testing.assert_array_equal(*terms)
+    history = again.fit(inputs["x"], epochs=1, verbose=0)  # compiled, with its optimizer
+    assert np.isfinite(history.history["loss"][0]) and int(again.optimizer.iterations) == 2
+
+
+def test_serving_functions_of_a_diagonal_bernoulli_conv_model() -> None:
+    vae = tfpvae.build_vae(
+        likelihood="bernoulli", posterior="diag", architecture="conv", input_shape=(8, 8),
+        hidden_units=(8,), conv_filters=(4,), latent_dim=2,
+    )  # fmt: skip
+    x = (_images() > 0.5).astype("float32")
+    functions = serving_functions(vae)
+    q = vae.encoder(x)
+    encoded = functions["encode"](tf.constant(x))
+    np.testing.assert_allclose(encoded["stddev"], q.stddev(), atol=1e-6)
+    np.testing.assert_allclose(encoded["scale_tril"], tf.linalg.diag(q.stddev()), atol=1e-6)
+    terms = functions["elbo"](tf.constant(x), tf.constant([9, 0]))
+    expected = tfpvae.elbo(vae, x, seed=9)
+    np.testing.assert_allclose(terms["elbo"], expected.elbo, rtol=1e-5)
+    images = functions["sample"](tf.constant(4), tf.constant([1, 1]))["images"].numpy()
+    assert images.shape == (4, 8, 8) and np.all((images >= 0) & (images <= 1))
+
+
+def test_single_file_formats_and_tf_saved_model_save_are_refused(tmp_path) -> None:
+    vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(8,))
+    for name in ("model.h5", "model.keras"):
+        with pytest.raises(ValueError, match=r"tfpvae\.save\(vae, directory\)"):
+            vae.save(tmp_path / name)
+    with pytest.raises(ValueError, match="format h5"):
+        vae.save(tmp_path / "dir", save_format="h5")
+    with pytest.raises(TypeError, match=r"use vae\.save\(directory\)"):
+        tf.saved_model.save(vae, str(tmp_path / "direct"))
+    assert sorted(p.name for p in tmp_path.iterdir()) in ([], ["direct"])
+    vae.save_weights(tmp_path / "weights.h5")  # still the way to a single file
+
+
+def test_clone_model_rebuilds_with_fresh_weights_and_summary_prints() -> None:
+    vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(16,), latent_dim=3, kl="regularizer")
+    clone = tfk.models.clone_model(vae)
+    assert isinstance(clone, tfpvae.VAE) and clone.config == vae.config
+    assert clone.get_config() == vae.get_config()
+    assert [w.shape for w in clone.get_weights()] == [w.shape for w in vae.get_weights()]
+    assert not np.allclose(clone.encoder.get_weights()[0], vae.encoder.get_weights()[0])
+    clone.set_weights(vae.get_weights())
+    x = _images()
+    for model in (vae, clone):
+        tf.random.set_seed(11)
+        model.result = model(x).mean().numpy()
+    np.testing.assert_array_equal(vae.result, clone.result)
+    lines: list[str] = []
+    clone.summary(print_fn=lines.append)
+    text = "\n".join(lines)
+    assert "encoder (Functional)" in text and "decoder (Functional)" in text
+    assert f"Total params: {vae.count_params()}" in text
+
+
+def test_custom_prior_needs_to_be_given_to_from_config() -> None:
+    prior = tfd.MultivariateNormalDiag(loc=[1.0, -1.0], scale_diag=[2.0, 2.0], name="prior")
+    vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(8,), prior=prior)
+    assert vae.get_config()["custom_prior"] is True
+    with pytest.raises(ValueError, match="custom_objects=\\{'prior': prior\\}"):
+        tfk.models.clone_model(vae)
+    with tfk.utils.custom_object_scope({"prior": prior}):  # as load_model's custom_objects
+        assert tfk.models.clone_model(vae).prior is prior
