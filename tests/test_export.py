@@ -10,6 +10,7 @@ import pytest
 
 import tfpvae
 from tfpvae._backend import tf, tfd, tfk
+from tfpvae.cli import main
 from tfpvae.export import SIGNATURES, serving_functions
 
 # Runs in a fresh interpreter that imports TensorFlow only.
@@ -172,3 +173,23 @@ def test_custom_prior_needs_to_be_given_to_from_config() -> None:
         tfk.models.clone_model(vae)
     with tfk.utils.custom_object_scope({"prior": prior}):  # as load_model's custom_objects
         assert tfk.models.clone_model(vae).prior is prior
+
+
+def test_cli_export_writes_a_saved_model_and_keeps_what_is_there(exported, tmp_path, capsys):
+    vae = exported[0]
+    run, out = tfpvae.save(vae, tmp_path / "run"), tmp_path / "served"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert main(["export", str(run), str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tfpvae export: error:") and "--force" in err and "\n" not in err
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    assert main(["export", str(run), str(out), "--force"]) == 0
+    assert (out / "notes.txt").read_text() == "mine"
+    served = tf.saved_model.load(str(out))
+    assert sorted(served.signatures) == sorted(SIGNATURES)
+    z = tf.constant([[0.5, -1.0, 2.0]])
+    np.testing.assert_allclose(served.signatures["decode"](z=z)["mean"], vae.decode(z), atol=1e-6)
+    assert main(["export", str(tmp_path / "missing"), str(tmp_path / "x")]) == 2
+    assert "directory does not exist" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "served"]  # no staging left

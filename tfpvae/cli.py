@@ -1,4 +1,4 @@
-"""The ``tfpvae`` command: ``train``, ``evaluate`` and ``plot``.
+"""The ``tfpvae`` command: ``train``, ``evaluate``, ``plot`` and ``export``.
 
 Options come from three places, later ones winning: built-in defaults, a
 ``--config`` file (JSON or TOML, keys as the long option names with ``_`` or
@@ -154,6 +154,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="Redraw every figure of a run into RUN_DIR/figures.",
     )
     pl.add_argument("run_dir", type=Path, help="directory written by tfpvae train")
+    ex = subparsers.add_parser(
+        "export",
+        help="write a run's model as a SavedModel for serving",
+        description="Write the model of RUN_DIR to OUT as a SavedModel with the serving "
+        "signatures encode, decode, sample and elbo (see docs/keras.md). "
+        "tf.saved_model.load(OUT) serves it without tfpvae.",
+    )
+    ex.add_argument("run_dir", type=Path, help="directory written by tfpvae train")
+    ex.add_argument("out", type=Path, help="SavedModel directory to create")
+    ex.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the SavedModel in a non-empty OUT (other files there stay)",
+    )
     return parser
 
 
@@ -278,7 +292,16 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "plot": cmd_plot}
+def cmd_export(args: argparse.Namespace) -> int:
+    from tfpvae.export import export_to_directory
+    from tfpvae.saving import load
+
+    vae = load(args.run_dir)
+    print(f"wrote {export_to_directory(vae, args.out, force=args.force)}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "plot": cmd_plot, "export": cmd_export}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

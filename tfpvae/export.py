@@ -34,6 +34,9 @@ the networks emit), so they agree with ``vae.encoder(x)`` and ``vae.decoder(z)``
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tfpvae._backend import tf, tfd, tfk
@@ -45,8 +48,23 @@ if TYPE_CHECKING:
 
 #: The signature names written by :func:`export_saved_model`.
 SIGNATURES = ("encode", "decode", "sample", "elbo")
+#: What a SavedModel directory holds; :func:`export_to_directory` replaces only these.
+SAVED_MODEL_ENTRIES = (
+    "saved_model.pb",
+    "keras_metadata.pb",
+    "fingerprint.pb",
+    "variables",
+    "assets",
+)
 
-__all__ = ["SIGNATURES", "export_saved_model", "is_keras_file", "serving_functions"]
+__all__ = [
+    "SAVED_MODEL_ENTRIES",
+    "SIGNATURES",
+    "export_saved_model",
+    "export_to_directory",
+    "is_keras_file",
+    "serving_functions",
+]
 
 
 def is_keras_file(path: str | os.PathLike) -> bool:
@@ -164,3 +182,48 @@ def export_saved_model(vae: VAE, path: str | os.PathLike, overwrite: bool = True
     finally:
         vae._is_compiled = compiled
     return path
+
+
+def export_to_directory(vae: VAE, out: str | os.PathLike, force: bool = False) -> Path:
+    """Exports ``vae`` into ``out`` without ever losing a file that is already there.
+
+    The SavedModel is written into a temporary sibling of ``out`` first, so a
+    failed export leaves ``out`` as it was. ``out`` must be missing or empty
+    unless ``force``; with ``force`` only the entries of an earlier SavedModel
+    (:data:`SAVED_MODEL_ENTRIES`) are replaced and every other file stays.
+
+    Args:
+        vae: The model.
+        out: The SavedModel directory.
+        force: Replace a SavedModel in a non-empty ``out``.
+
+    Returns:
+        ``out`` as a ``Path``.
+
+    Raises:
+        FileExistsError: If ``out`` is a file, or a non-empty directory without ``force``.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise FileExistsError(
+            f"{out} already holds files; choose another OUT or pass --force to replace "
+            "the SavedModel in it (other files stay)"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    try:
+        export_saved_model(vae, staging)
+        out.mkdir(exist_ok=True)
+        for entry in SAVED_MODEL_ENTRIES:
+            target = out / entry
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink(missing_ok=True)
+            if (staging / entry).exists():
+                os.replace(staging / entry, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
