@@ -43,6 +43,8 @@ TRAIN_OPTIONS = {
     "limit": "limit",
     "deterministic": "deterministic",
     "strategy": "strategy",
+    "tensorboard": "tensorboard",
+    "tensorboard_images_every": "tensorboard_images_every",
 }
 EXIT_FAULT = 3
 EXIT_INTERRUPTED = 130
@@ -112,6 +114,20 @@ def _add_train_parser(subparsers) -> None:
         "--precision",
         choices=PRECISIONS.names(),
         help="trunk precision; distributions stay float32 (default: float32)",
+    )
+    p.add_argument(
+        "--tensorboard",
+        nargs="?",
+        const="",
+        metavar="DIR",
+        help="write TensorBoard logs: loss, rate and distortion (train and validation), "
+        "and pictures of reconstructions and prior samples (default DIR: OUT/tensorboard)",
+    )
+    p.add_argument(
+        "--tensorboard-images-every",
+        type=int,
+        metavar="N",
+        help="epochs between TensorBoard pictures (default: 5, and after the last epoch)",
     )
     p.add_argument("--out", type=Path, required=True, help="run directory to create")
     p.add_argument("--force", action="store_true", default=False, help="overwrite --out")
@@ -206,7 +222,7 @@ def resolve_train_options(args: argparse.Namespace):
 
     With ``--resume`` the run's stored options take the place of the defaults.
     """
-    from tfpvae.training import TrainSettings, model_config_for
+    from tfpvae.training import TENSORBOARD_DIR, TrainSettings, model_config_for
 
     given = vars(args).copy()
     options = stored_options(args.out) if given.get("resume") else {}
@@ -217,6 +233,10 @@ def resolve_train_options(args: argparse.Namespace):
             options["hidden_units"] = _int_list(options["hidden_units"])
         except argparse.ArgumentTypeError as err:
             raise UsageError(f"hidden_units: {err}") from None
+    if options.get("tensorboard") in ("", True):  # the flag without DIR, or `true` in a file
+        options["tensorboard"] = str(args.out / TENSORBOARD_DIR)
+    elif options.get("tensorboard") is False:
+        options["tensorboard"] = None
     settings = TrainSettings(
         **{TRAIN_OPTIONS[k]: v for k, v in options.items() if k in TRAIN_OPTIONS}
     )
