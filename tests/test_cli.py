@@ -93,7 +93,7 @@ def test_bad_config_file(tmp_path, capsys) -> None:
     assert "unknown option(s)" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "plot"])
+@pytest.mark.parametrize("command", ["train", "evaluate", "plot", "export"])
 def test_help_is_useful(command, capsys) -> None:
     # In-process: the console script itself runs in the tests below and in test_resume.
     with pytest.raises(SystemExit) as exit_info:
