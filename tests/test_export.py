@@ -98,7 +98,7 @@ def test_sample_draws_from_the_prior_and_decodes_its_mean(exported) -> None:
     np.testing.assert_allclose(images, vae.decode(z).numpy(), atol=1e-5)
 
 
-def test_load_model_gives_back_a_working_vae(exported) -> None:
+def test_load_model_gives_back_a_working_vae(exported, tmp_path) -> None:
     vae, path, inputs, _ = exported
     again = tfk.models.load_model(path)
     assert isinstance(again, tfpvae.VAE) and again.config == vae.config
@@ -110,8 +110,13 @@ def test_load_model_gives_back_a_working_vae(exported) -> None:
     np.testing.assert_array_equal(again.encode(inputs["x"]), vae.encode(inputs["x"]))
     terms = [tfpvae.elbo(m, inputs["x"], seed=3).elbo for m in (vae, again)]
     np.testing.assert_array_equal(*terms)
-    history = again.fit(inputs["x"], epochs=1, verbose=0)  # compiled, with its optimizer
+    # Compiled, with its optimizer; and ModelCheckpoint writes the whole model through save.
+    checkpoint = tfk.callbacks.ModelCheckpoint(str(tmp_path / "checkpoint"))
+    history = again.fit(inputs["x"], epochs=1, verbose=0, callbacks=[checkpoint])
     assert np.isfinite(history.history["loss"][0]) and int(again.optimizer.iterations) == 2
+    restored = tfk.models.load_model(tmp_path / "checkpoint")
+    for mine, theirs in zip(again.get_weights(), restored.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
 
 
 def test_serving_functions_of_a_diagonal_bernoulli_conv_model() -> None:

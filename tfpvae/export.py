@@ -144,7 +144,12 @@ def serving_functions(vae: VAE) -> dict[str, tf.types.experimental.GenericFuncti
     return {"encode": encode, "decode": decode, "sample": sample, "elbo": elbo}
 
 
-def export_saved_model(vae: VAE, path: str | os.PathLike, overwrite: bool = True) -> str:
+def export_saved_model(
+    vae: VAE,
+    path: str | os.PathLike,
+    overwrite: bool = True,
+    options: tf.saved_model.SaveOptions | None = None,
+) -> str:
     """Writes ``vae`` as a SavedModel with the serving signatures of this module.
 
     This is what ``vae.save(path)`` does for a directory path. The SavedModel is
@@ -157,6 +162,7 @@ def export_saved_model(vae: VAE, path: str | os.PathLike, overwrite: bool = True
         vae: The model.
         path: A directory; not one of the single-file Keras formats.
         overwrite: Replace an existing SavedModel at ``path``.
+        options: ``tf.saved_model.SaveOptions``, or ``None``.
 
     Returns:
         ``path`` as a string.
@@ -177,7 +183,13 @@ def export_saved_model(vae: VAE, path: str | os.PathLike, overwrite: bool = True
     compiled, vae._is_compiled = vae._is_compiled, False
     try:
         tfk.Model.save(
-            vae, path, overwrite=True, save_format="tf", signatures=signatures, save_traces=False
+            vae,
+            path,
+            overwrite=True,
+            save_format="tf",
+            signatures=signatures,
+            options=options,
+            save_traces=False,
         )
     finally:
         vae._is_compiled = compiled

@@ -13,8 +13,9 @@
   reads it back while tfpvae is imported. Single-file Keras formats are refused:
   the TFP distribution layers cannot be rebuilt from Keras's layer configs, so
   ``tfpvae.save`` (config + weights) or ``save_weights`` is the way there;
-* ``tf.saved_model.save(vae, path)`` raises a ``TypeError`` naming ``vae.save``:
-  it would trace every layer alone, which TFP's layers do not support.
+* ``tf.saved_model.save(vae, path)`` (and ``tf_keras.models.save_model``) raise a
+  ``TypeError`` naming ``vae.save``: they would trace every layer alone, which
+  TFP's layers do not support.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from tfpvae._backend import tfk
+from tfpvae._backend import tf, tfk
 from tfpvae.export import export_saved_model, is_keras_file
 
 #: Key of ``get_config()`` that records a user-supplied prior.
@@ -75,13 +76,21 @@ class KerasModelIO:
                 )
         return build_vae_from_config(VAEConfig.from_dict(fields), prior=prior)
 
-    def save(self, filepath: str | os.PathLike, overwrite: bool = True, save_format=None, **kw):
+    def save(
+        self,
+        filepath: str | os.PathLike,
+        overwrite: bool = True,
+        save_format: str | None = None,
+        options: tf.saved_model.SaveOptions | None = None,
+        **kw: Any,
+    ) -> None:
         """Writes a SavedModel with serving signatures (see :mod:`tfpvae.export`).
 
         Args:
             filepath: A directory. ``.h5``/``.keras`` files are refused.
             overwrite: Replace an existing SavedModel.
             save_format: ``None`` or ``"tf"``.
+            options: ``tf.saved_model.SaveOptions`` (``ModelCheckpoint`` passes its own).
             **kw: Keras's other ``save`` options are not supported here.
 
         Raises:
@@ -99,13 +108,14 @@ class KerasModelIO:
                 f"VAE.save does not take {sorted(kw)}: it writes a SavedModel with serving "
                 "signatures and without optimizer state"
             )
-        export_saved_model(self, filepath, overwrite=overwrite)
+        export_saved_model(self, filepath, overwrite=overwrite, options=options)
 
     def _trackable_children(self, save_type: str = "checkpoint", **kwargs):
         if save_type == "savedmodel" and _tracing_layers_alone():
             raise TypeError(
-                "tf.saved_model.save cannot trace a tfpvae VAE's TFP distribution layers one "
-                "by one; use vae.save(directory), which writes a SavedModel with the serving "
-                "signatures encode, decode, sample and elbo"
+                "a tfpvae VAE cannot be saved by tracing its TFP distribution layers one by one "
+                "(as tf.saved_model.save and tf_keras.models.save_model do); use "
+                "vae.save(directory), which writes a SavedModel with the serving signatures "
+                "encode, decode, sample and elbo"
             )
         return super()._trackable_children(save_type, **kwargs)
