@@ -2,9 +2,10 @@
 
 Scalars come from Keras's own ``tf_keras.callbacks.TensorBoard``, which works in
 ``vae.fit`` like in any Keras model: ``epoch_loss``, ``epoch_rate`` and
-``epoch_distortion`` (and ``epoch_beta`` under KL warm-up) in ``LOG_DIR/train``
-and ``LOG_DIR/validation``. :class:`TensorBoardImages` adds, every N epochs and
-after the last one, in ``LOG_DIR/images``:
+``epoch_distortion`` in ``LOG_DIR/train`` and ``LOG_DIR/validation`` (and
+``epoch_beta`` in ``train`` where a :class:`~tfpvae.KLWarmUp` logs it, as in
+``tfpvae train``). :class:`TensorBoardImages` adds, every N epochs and after the
+last one, in ``LOG_DIR/images``:
 
 * ``reconstructions``: each image beside the likelihood mean E[x | z] at its
   posterior mean z = E[z | x];
