@@ -42,6 +42,11 @@ def _tracing_layers_alone() -> bool:
 class KerasModelIO:
     """tf_keras config, clone and save support for :class:`tfpvae.VAE` (a mixin)."""
 
+    # A SavedModel's VAE must be rebuilt by from_config: without tfpvae (or without a
+    # custom prior) load_model then fails with from_config's message, instead of
+    # reviving layers whose TFP functions were never saved.
+    _must_restore_from_config = True
+
     def get_config(self) -> dict[str, Any]:
         """The model's :class:`~tfpvae.config.VAEConfig` fields and ``custom_prior``."""
         return {**self.config.to_dict(), CUSTOM_PRIOR_KEY: not self.encoder.standard_prior}
