@@ -155,8 +155,8 @@ def export_saved_model(
     This is what ``vae.save(path)`` does for a directory path. The SavedModel is
     also a Keras one, without layer traces: with tfpvae imported,
     ``tf_keras.models.load_model(path)`` rebuilds the model from its config (see
-    :meth:`tfpvae.VAE.from_config`) and restores its weights. The optimizer's
-    state is not written; the reloaded model is compiled with a fresh one.
+    :meth:`tfpvae.VAE.from_config`), which compiles it, and restores its weights
+    and its optimizer's variables (step count, moments) into it.
 
     Args:
         vae: The model.

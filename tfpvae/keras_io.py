@@ -10,9 +10,10 @@
   inside ``tf_keras.utils.custom_object_scope({"prior": p})``;
 * ``vae.save(path)`` to a directory writes a SavedModel with serving signatures
   (:func:`tfpvae.export.export_saved_model`); ``tf_keras.models.load_model(path)``
-  reads it back while tfpvae is imported. Single-file Keras formats are refused:
-  the TFP distribution layers cannot be rebuilt from Keras's layer configs, so
-  ``tfpvae.save`` (config + weights) or ``save_weights`` is the way there;
+  reads it back, weights and optimizer state, while tfpvae is imported.
+  Single-file Keras formats are refused: the TFP distribution layers cannot be
+  rebuilt from Keras's layer configs, so ``tfpvae.save`` (config + weights) or
+  ``save_weights`` is the way there;
 * ``tf.saved_model.save(vae, path)`` (and ``tf_keras.models.save_model``) raise a
   ``TypeError`` naming ``vae.save``: they would trace every layer alone, which
   TFP's layers do not support.
