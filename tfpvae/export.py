@@ -72,11 +72,11 @@ def is_keras_file(path: str | os.PathLike) -> bool:
     return str(path).lower().endswith((".h5", ".hdf5", ".keras"))
 
 
-def _posterior_scale_tril(q: tfd.Distribution, latent_dim: int) -> tf.Tensor:
+def _posterior_scale_tril(q: tfd.Distribution) -> tf.Tensor:
     """L with covariance L Lᵀ, ``[batch, d, d]``, for either posterior family."""
     if isinstance(q, tfd.MultivariateNormalTriL):
         return q.scale.to_dense()
-    return tf.linalg.diag(q.stddev()) + tf.zeros([latent_dim, latent_dim])
+    return tf.linalg.diag(q.stddev())  # independent dimensions: a diagonal L
 
 
 def _rate(q: tfd.Distribution, prior: tfd.Distribution, z: tf.Tensor) -> tf.Tensor:
@@ -120,7 +120,7 @@ def serving_functions(vae: VAE) -> dict[str, tf.types.experimental.GenericFuncti
         return {
             "mean": q.mean(),
             "stddev": q.stddev(),
-            "scale_tril": _posterior_scale_tril(q, latent_dim),
+            "scale_tril": _posterior_scale_tril(q),
         }
 
     @tf.function(input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="z")])
