@@ -93,7 +93,7 @@ def test_bad_config_file(tmp_path, capsys) -> None:
     assert "unknown option(s)" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "plot"])
+@pytest.mark.parametrize("command", ["train", "evaluate", "plot", "export"])
 def test_help_is_useful(command, capsys) -> None:
     # In-process: the console script itself runs in the tests below and in test_resume.
     with pytest.raises(SystemExit) as exit_info:
@@ -134,7 +134,8 @@ def test_every_train_flag_reaches_its_field(tmp_path) -> None:
          "conv", "--posterior", "diag", "--kl", "regularizer", "--exact-kl", "--beta", "0.3",
          "--kl-samples", "5", "--epochs", "4", "--batch-size", "7", "--learning-rate", "0.02",
          "--seed", "9", "--warmup-epochs", "2", "--k", "11", "--limit", "50", "--deterministic",
-         "--strategy", "mirrored", "--precision", "mixed_bfloat16", "--out", "o"]
+         "--strategy", "mirrored", "--precision", "mixed_bfloat16", "--tensorboard", "tb",
+         "--tensorboard-images-every", "3", "--out", "o"]
     )  # fmt: skip
     config, settings = resolve_train_options(args)
     assert (config.likelihood, config.latent_dim, config.hidden_units) == (
@@ -149,6 +150,7 @@ def test_every_train_flag_reaches_its_field(tmp_path) -> None:
     assert (settings.deterministic, settings.strategy, config.precision) == (
         True, "mirrored", "mixed_bfloat16"
     )  # fmt: skip
+    assert (settings.tensorboard, settings.tensorboard_images_every) == ("tb", 3)
 
 
 def test_deterministic_flag_turns_on_op_determinism(tmp_path) -> None:

@@ -78,3 +78,13 @@ def test_custom_prior_must_be_passed_back(tmp_path) -> None:
 def test_save_leaves_no_temporary_files(tmp_path) -> None:
     _saved(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [CONFIG_FILE, WEIGHTS_FILE]
+
+
+def test_a_custom_prior_named_prior_is_still_custom(tmp_path) -> None:
+    prior = tfd.MultivariateNormalDiag(loc=[1.0, -1.0], name="prior")  # the default's name
+    vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(8,), prior=prior)
+    save(vae, tmp_path)
+    assert json.loads((tmp_path / CONFIG_FILE).read_text())["custom_prior"] is True
+    with pytest.raises(ModelFileError, match="custom prior"):
+        load(tmp_path)
+    assert load(tmp_path, prior=prior).prior is prior

@@ -1,4 +1,4 @@
-"""The ``tfpvae`` command: ``train``, ``evaluate`` and ``plot``.
+"""The ``tfpvae`` command: ``train``, ``evaluate``, ``plot`` and ``export``.
 
 Options come from three places, later ones winning: built-in defaults, a
 ``--config`` file (JSON or TOML, keys as the long option names with ``_`` or
@@ -43,6 +43,8 @@ TRAIN_OPTIONS = {
     "limit": "limit",
     "deterministic": "deterministic",
     "strategy": "strategy",
+    "tensorboard": "tensorboard",
+    "tensorboard_images_every": "tensorboard_images_every",
 }
 EXIT_FAULT = 3
 EXIT_INTERRUPTED = 130
@@ -113,6 +115,20 @@ def _add_train_parser(subparsers) -> None:
         choices=PRECISIONS.names(),
         help="trunk precision; distributions stay float32 (default: float32)",
     )
+    p.add_argument(
+        "--tensorboard",
+        nargs="?",
+        const="",
+        metavar="DIR",
+        help="write TensorBoard logs: loss, rate and distortion (train and validation), "
+        "and pictures of reconstructions and prior samples (default DIR: OUT/tensorboard)",
+    )
+    p.add_argument(
+        "--tensorboard-images-every",
+        type=int,
+        metavar="N",
+        help="epochs between TensorBoard pictures (default: 5, and after the last epoch)",
+    )
     p.add_argument("--out", type=Path, required=True, help="run directory to create")
     p.add_argument("--force", action="store_true", default=False, help="overwrite --out")
     p.add_argument(
@@ -154,6 +170,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="Redraw every figure of a run into RUN_DIR/figures.",
     )
     pl.add_argument("run_dir", type=Path, help="directory written by tfpvae train")
+    ex = subparsers.add_parser(
+        "export",
+        help="write a run's model as a SavedModel for serving",
+        description="Write the model of RUN_DIR to OUT as a SavedModel with the serving "
+        "signatures encode, decode, sample and elbo (see docs/keras.md). "
+        "tf.saved_model.load(OUT) serves it without tfpvae.",
+    )
+    ex.add_argument("run_dir", type=Path, help="directory written by tfpvae train")
+    ex.add_argument("out", type=Path, help="SavedModel directory to create")
+    ex.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the SavedModel in a non-empty OUT (other files there stay)",
+    )
     return parser
 
 
@@ -192,7 +222,7 @@ def resolve_train_options(args: argparse.Namespace):
 
     With ``--resume`` the run's stored options take the place of the defaults.
     """
-    from tfpvae.interfaces.run import TrainSettings, model_config_for
+    from tfpvae.interfaces.run import TENSORBOARD_DIR, TrainSettings, model_config_for
 
     given = vars(args).copy()
     options = stored_options(args.out) if given.get("resume") else {}
@@ -203,6 +233,10 @@ def resolve_train_options(args: argparse.Namespace):
             options["hidden_units"] = _int_list(options["hidden_units"])
         except argparse.ArgumentTypeError as err:
             raise UsageError(f"hidden_units: {err}") from None
+    if options.get("tensorboard") in ("", True):  # the flag without DIR, or `true` in a file
+        options["tensorboard"] = str(args.out / TENSORBOARD_DIR)
+    elif options.get("tensorboard") is False:
+        options["tensorboard"] = None
     settings = TrainSettings(
         **{TRAIN_OPTIONS[k]: v for k, v in options.items() if k in TRAIN_OPTIONS}
     )
@@ -278,7 +312,16 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "plot": cmd_plot}
+def cmd_export(args: argparse.Namespace) -> int:
+    from tfpvae.io.saving import load
+    from tfpvae.models.serving import export_to_directory
+
+    vae = load(args.run_dir)
+    print(f"wrote {export_to_directory(vae, args.out, force=args.force)}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "plot": cmd_plot, "export": cmd_export}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

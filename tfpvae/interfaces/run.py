@@ -16,6 +16,7 @@ A run directory holds::
     metrics.json         held-out ELBO terms and IWAE bound
     latent_before.npy    test-set codes before training (for the comparison figure)
     figures/*.png        the pictures, and figures/interpolation.gif
+    tensorboard/         TensorBoard logs, with ``--tensorboard`` (tfpvae.training.tensorboard)
 """
 
 from __future__ import annotations
@@ -58,12 +59,14 @@ from tfpvae.training.distribute import (
     worker_role,
 )
 from tfpvae.training.faults import TrainingFaultError
+from tfpvae.training.tensorboard import tensorboard_callbacks
 
 HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
 LATENT_BEFORE_FILE = "latent_before.npy"
 CHECKPOINT_DIR = "checkpoints"
 FIGURES_DIR = "figures"
+TENSORBOARD_DIR = "tensorboard"
 #: What a run writes into its directory (``--force`` removes exactly these).
 RUN_FILES = (
     CONFIG_FILE,
@@ -73,9 +76,17 @@ RUN_FILES = (
     LATENT_BEFORE_FILE,
     CHECKPOINT_DIR,
     FIGURES_DIR,
+    TENSORBOARD_DIR,
 )
 #: Settings a resumed run may change; every other one must match the stored run.
-RESUMABLE_CHANGES = {"epochs", "cache_dir", "learning_rate", "strategy"}
+RESUMABLE_CHANGES = {
+    "epochs",
+    "cache_dir",
+    "learning_rate",
+    "strategy",
+    "tensorboard",
+    "tensorboard_images_every",
+}
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,9 @@ class TrainSettings:
         deterministic: Enable TensorFlow's op determinism, so that the same seed
             and config give bit-identical weights.
         strategy: A ``tf.distribute`` strategy name (see ``tfpvae.training.distribute``).
+        tensorboard: TensorBoard log directory (see ``tfpvae.training.tensorboard``), or
+            ``None`` for no logs.
+        tensorboard_images_every: Epochs between TensorBoard's pictures.
     """
 
     dataset: str = "digits"
@@ -106,11 +120,13 @@ class TrainSettings:
     limit: int | None = None
     deterministic: bool = False
     strategy: str = "default"
+    tensorboard: str | None = None
+    tensorboard_images_every: int = 5
 
     def __post_init__(self) -> None:
         DATASETS.get(self.dataset)
         STRATEGIES.get(self.strategy)
-        for name in ("epochs", "batch_size", "eval_k"):
+        for name in ("epochs", "batch_size", "eval_k", "tensorboard_images_every"):
             _positive_int(name, getattr(self, name))
         if self.limit is not None:
             _positive_int("limit", self.limit)
@@ -122,6 +138,8 @@ class TrainSettings:
             raise ValueError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
         if self.cache_dir is not None and not isinstance(self.cache_dir, str):
             raise ValueError(f"cache_dir must be a path, got {self.cache_dir!r}")
+        if self.tensorboard is not None and not isinstance(self.tensorboard, str):
+            raise ValueError(f"tensorboard must be a directory, got {self.tensorboard!r}")
         if not isinstance(self.deterministic, bool):
             raise ValueError(f"deterministic must be true or false, got {self.deterministic!r}")
 
@@ -220,6 +238,10 @@ def fit(
         callbacks.append(tfk.callbacks.CSVLogger(str(out / HISTORY_FILE), append=True))
     if checkpoints is not None:
         callbacks.append(EpochCheckpoint(checkpoints))
+    if settings.tensorboard is not None:
+        callbacks += tensorboard_callbacks(
+            settings.tensorboard, data.x_test, settings.tensorboard_images_every
+        )
     with warnings.catch_warnings():  # raised below instead
         warnings.filterwarnings("ignore", "training stopped", RuntimeWarning)
         history = vae.fit(

@@ -69,6 +69,7 @@ def write_config(vae: VAE, directory: str | os.PathLike, extra: dict | None = No
     payload = {
         "format_version": FORMAT_VERSION,
         "model": vae.config.to_dict(),
+        # Recorded from how the model was built, never guessed from the prior's name.
         "custom_prior": bool(vae.custom_prior),
         **(extra or {}),
     }

@@ -21,6 +21,7 @@ from tfpvae.components.kl import KLTerm
 from tfpvae.components.likelihoods import Likelihood, get_likelihood
 from tfpvae.components.precision import PRECISIONS, Precision
 from tfpvae.config import VAEConfig
+from tfpvae.models.keras_io import KerasModelIO
 from tfpvae.objectives import OBJECTIVES, Terms, weighted_mean
 from tfpvae.training import fit as fit_layer
 from tfpvae.training.faults import FaultMonitor, TrainingFault
@@ -28,8 +29,11 @@ from tfpvae.training.tuning import forget_step_functions, one_step_per_call
 from tfpvae.training.validation import check_images
 
 
-class VAE(tfk.Model):
+@tfk.utils.register_keras_serializable(package="tfpvae")
+class VAE(KerasModelIO, tfk.Model):
     """A variational autoencoder ``x → q(z|x) → z → p(x|z)``.
+
+    Config, cloning and ``save`` come from :class:`~tfpvae.models.keras_io.KerasModelIO`.
 
     Args:
         config: The validated configuration it was built from.
@@ -179,9 +183,6 @@ class VAE(tfk.Model):
             )
         super().compile(optimizer=optimizer, **kwargs)
         forget_step_functions(self)
-
-    def get_config(self) -> dict:
-        return self.config.to_dict()
 
 
 def _target(x: Any, y: Any, kwargs: dict) -> Any:

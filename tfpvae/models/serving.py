@@ -1,0 +1,241 @@
+r"""Serving signatures of a VAE, and its export as a SavedModel.
+
+``vae.save(path)`` (and ``tfpvae export RUN_DIR OUT``) write a SavedModel whose
+signatures take and return plain tensors, so that ``tf.saved_model.load(path)``
+serves the model in a process that has never imported tfpvae, TFP or tf_keras:
+
+``encode(images)``
+    ``images``: float32 ``[batch, *input_shape]``. Returns ``mean`` ``[batch, d]``
+    (E[z | x]), ``stddev`` ``[batch, d]`` (the marginal standard deviation of each
+    latent dimension) and ``scale_tril`` ``[batch, d, d]`` (the lower-triangular
+    Cholesky factor L of the posterior covariance L Lᵀ; diagonal for
+    ``posterior="diag"``).
+``decode(z)``
+    ``z``: float32 ``[batch, d]``. Returns ``mean`` ``[batch, *input_shape]``, the
+    likelihood's mean E[x | z].
+``sample(n, seed)``
+    ``n``: int32 scalar; ``seed``: int32 ``[2]`` (a stateless seed: the same seed
+    gives the same images). Returns ``z`` ``[n, d]`` drawn from the prior and
+    ``images`` ``[n, *input_shape]``, the likelihood means at those ``z``.
+``elbo(images, seed)``
+    ``images`` as for ``encode``; ``seed``: int32 ``[2]``. Returns per-image
+    ``elbo``, ``rate`` and ``distortion`` ``[batch]`` in nats, from one draw
+    z ~ q(z | x): ``distortion = -log p(x | z)``, ``rate = KL(q(z|x) ‖ p(z))``
+    (closed form when TFP has it, else ``log q(z) - log p(z)`` at the same z) and
+    ``elbo = -(rate + distortion)`` (β = 1, the bound itself). With
+    ``seed = [s, 0]`` the draws are those of :func:`tfpvae.elbo` with
+    ``seed=s``, ``n_samples=1`` and the images in one batch.
+
+The serving functions are built from the model's own layers and variables (the
+posterior and likelihood are made by the TFP layers' ``new`` from the parameters
+the networks emit), so they agree with ``vae.encoder(x)`` and ``vae.decoder(z)``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tfpvae._backend import tf, tfd, tfk
+from tfpvae.components.posteriors import POSTERIORS
+from tfpvae.objectives.fused import params_model
+
+if TYPE_CHECKING:
+    from tfpvae.models.vae import VAE
+
+#: The signature names written by :func:`export_saved_model`.
+SIGNATURES = ("encode", "decode", "sample", "elbo")
+#: What a SavedModel directory holds; :func:`export_to_directory` replaces only these.
+SAVED_MODEL_ENTRIES = (
+    "saved_model.pb",
+    "keras_metadata.pb",
+    "fingerprint.pb",
+    "variables",
+    "assets",
+)
+
+__all__ = [
+    "SAVED_MODEL_ENTRIES",
+    "SIGNATURES",
+    "export_saved_model",
+    "export_to_directory",
+    "is_keras_file",
+    "serving_functions",
+]
+
+
+def is_keras_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names a single-file Keras format (``.h5``, ``.hdf5``, ``.keras``)."""
+    return str(path).lower().endswith((".h5", ".hdf5", ".keras"))
+
+
+def _posterior_scale_tril(q: tfd.Distribution) -> tf.Tensor:
+    """L with covariance L Lᵀ, ``[batch, d, d]``, for either posterior family."""
+    if isinstance(q, tfd.MultivariateNormalTriL):
+        return q.scale.to_dense()
+    return tf.linalg.diag(q.stddev())  # independent dimensions: a diagonal L
+
+
+def _rate(q: tfd.Distribution, prior: tfd.Distribution, z: tf.Tensor) -> tf.Tensor:
+    """Closed-form KL when TFP registers one for the pair, else one-draw Monte Carlo."""
+    try:
+        return tfd.kl_divergence(q, prior)
+    except NotImplementedError:
+        return q.log_prob(z) - prior.log_prob(z)
+
+
+def serving_functions(vae: VAE) -> dict[str, tf.types.experimental.GenericFunction]:
+    """The four serving functions of ``vae``, as ``tf.function``s with input signatures.
+
+    Args:
+        vae: A built :class:`~tfpvae.VAE`.
+
+    Returns:
+        ``{"encode", "decode", "sample", "elbo"}`` → ``tf.function``. Each returns a
+        dict of tensors (see the module docstring). Called in Python they run the
+        model in-process; passed as ``signatures`` they become the SavedModel's.
+    """
+    config = vae.config
+    latent_dim = config.latent_dim
+    posterior_layer = POSTERIORS.get(config.posterior).layer
+    likelihood = vae.likelihood
+    encoder_params = params_model(vae.encoder, "approx_posterior")
+    decoder_params = params_model(vae.decoder, "likelihood")
+    prior = vae.prior
+    image_spec = tf.TensorSpec([None, *config.input_shape], tf.float32, name="images")
+    seed_spec = tf.TensorSpec([2], tf.int32, name="seed")
+
+    def posterior(images: tf.Tensor) -> tfd.Distribution:
+        return posterior_layer.new(encoder_params(images, training=False), latent_dim)
+
+    def likelihood_of(z: tf.Tensor) -> tfd.Distribution:
+        return likelihood.layer.new(decoder_params(z, training=False), config.input_shape)
+
+    @tf.function(input_signature=[image_spec])
+    def encode(images: tf.Tensor) -> dict[str, tf.Tensor]:
+        q = posterior(images)
+        return {
+            "mean": q.mean(),
+            "stddev": q.stddev(),
+            "scale_tril": _posterior_scale_tril(q),
+        }
+
+    @tf.function(input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="z")])
+    def decode(z: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {"mean": likelihood_of(z).mean()}
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.int32, name="n"), seed_spec])
+    def sample(n: tf.Tensor, seed: tf.Tensor) -> dict[str, tf.Tensor]:
+        z = tf.reshape(prior.sample(n, seed=seed), [n, latent_dim])
+        return {"z": z, "images": likelihood_of(z).mean()}
+
+    @tf.function(input_signature=[image_spec, seed_spec])
+    def elbo(images: tf.Tensor, seed: tf.Tensor) -> dict[str, tf.Tensor]:
+        q = posterior(images)
+        z = q.sample(seed=seed)
+        p_x = likelihood_of(z)
+        distortion = -p_x.log_prob(likelihood.clip(images))
+        rate = _rate(q, prior, z)
+        return {"elbo": -(rate + distortion), "rate": rate, "distortion": distortion}
+
+    return {"encode": encode, "decode": decode, "sample": sample, "elbo": elbo}
+
+
+def export_saved_model(
+    vae: VAE,
+    path: str | os.PathLike,
+    overwrite: bool = True,
+    options: tf.saved_model.SaveOptions | None = None,
+) -> str:
+    """Writes ``vae`` as a SavedModel with the serving signatures of this module.
+
+    This is what ``vae.save(path)`` does for a directory path. The SavedModel is
+    also a Keras one, without layer traces: with tfpvae imported,
+    ``tf_keras.models.load_model(path)`` rebuilds the model from its config (see
+    :meth:`tfpvae.VAE.from_config`), which compiles it, and restores its weights
+    and its optimizer's variables (step count, moments) into it.
+
+    Args:
+        vae: The model.
+        path: A directory; not one of the single-file Keras formats.
+        overwrite: Replace an existing SavedModel at ``path``.
+        options: ``tf.saved_model.SaveOptions``, or ``None``.
+
+    Returns:
+        ``path`` as a string.
+
+    Raises:
+        ValueError: If ``path`` ends in ``.h5``/``.hdf5``/``.keras``.
+        FileExistsError: If ``path`` exists and ``overwrite`` is false.
+    """
+    path = os.fspath(path)
+    if is_keras_file(path):
+        raise ValueError(f"{path} names a single-file format; a SavedModel is a directory")
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
+    signatures = {name: fn.get_concrete_function() for name, fn in serving_functions(vae).items()}
+    # Without a training config in the metadata Keras keeps the model that
+    # ``from_config`` compiled (its loss is a method of the likelihood, which Keras
+    # cannot name), and restores the optimizer's variables into it.
+    compiled, vae._is_compiled = vae._is_compiled, False
+    try:
+        tfk.Model.save(
+            vae,
+            path,
+            overwrite=True,
+            save_format="tf",
+            signatures=signatures,
+            options=options,
+            save_traces=False,
+        )
+    finally:
+        vae._is_compiled = compiled
+    return path
+
+
+def export_to_directory(vae: VAE, out: str | os.PathLike, force: bool = False) -> Path:
+    """Exports ``vae`` into ``out`` without ever losing a file that is already there.
+
+    The SavedModel is written into a temporary sibling of ``out`` first, so a
+    failed export leaves ``out`` as it was. ``out`` must be missing or empty
+    unless ``force``; with ``force`` only the entries of an earlier SavedModel
+    (:data:`SAVED_MODEL_ENTRIES`) are replaced and every other file stays.
+
+    Args:
+        vae: The model.
+        out: The SavedModel directory.
+        force: Replace a SavedModel in a non-empty ``out``.
+
+    Returns:
+        ``out`` as a ``Path``.
+
+    Raises:
+        FileExistsError: If ``out`` is a file, or a non-empty directory without ``force``.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise FileExistsError(
+            f"{out} already holds files; choose another OUT or pass --force to replace "
+            "the SavedModel in it (other files stay)"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    try:
+        export_saved_model(vae, staging)
+        out.mkdir(exist_ok=True)
+        for entry in SAVED_MODEL_ENTRIES:
+            target = out / entry
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink(missing_ok=True)
+            if (staging / entry).exists():
+                os.replace(staging / entry, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
