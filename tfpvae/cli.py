@@ -4,17 +4,28 @@ Options come from three places, later ones winning: built-in defaults, a
 ``--config`` file (JSON or TOML, keys as the long option names with ``_`` or
 ``-``), and the command line. Every error in the user's input ends in exit code 2
 with a one-line message, never a traceback.
+
+The parser is built from :mod:`tfpvae.names` alone, so ``--help`` and argument
+errors answer without importing TensorFlow; each command imports what it needs.
+TensorFlow's native start-up log lines are hidden unless ``--verbose`` is given
+or ``TF_CPP_MIN_LOG_LEVEL`` is already set.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import re
 import sys
+import tempfile
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from tfpvae import names
 
 EXIT_USAGE = 2
 
@@ -61,33 +72,37 @@ def _int_list(text: str) -> list[int]:
         ) from None
 
 
-def _add_train_parser(subparsers) -> None:
-    from tfpvae.architectures import ARCHITECTURES
-    from tfpvae.data import DATASETS
-    from tfpvae.distribute import STRATEGIES
-    from tfpvae.divergences import KL_ATTACHMENTS
-    from tfpvae.encoders import POSTERIORS
-    from tfpvae.likelihoods import LIKELIHOODS
-    from tfpvae.precision import PRECISIONS
+def _verbose_option() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="keep TensorFlow's own start-up and C++ log messages",
+    )
+    return parent
 
+
+def _add_train_parser(subparsers, parents: list[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "train",
+        parents=parents,
         help="train a VAE and write a run directory",
         description="Train a VAE, then save its config, weights, history.csv, "
         "metrics.json (held-out ELBO and IWAE bound) and figures/ into --out.",
         argument_default=argparse.SUPPRESS,
     )
     p.add_argument("--config", type=Path, help="JSON or TOML file with any of these options")
-    p.add_argument("--dataset", choices=DATASETS.names(), help="data (default: digits, offline)")
+    p.add_argument("--dataset", choices=names.DATASETS, help="data (default: digits, offline)")
     p.add_argument(
         "--cache-dir", help="Keras cache holding datasets/ (default: $TFPVAE_KERAS_CACHE)"
     )
-    p.add_argument("--likelihood", choices=LIKELIHOODS.names(), help="decoder (default: beta)")
+    p.add_argument("--likelihood", choices=names.LIKELIHOODS, help="decoder (default: beta)")
     p.add_argument("--latent-dim", type=int, help="size of z (default: 2)")
     p.add_argument("--hidden-units", type=_int_list, help="Dense widths, e.g. 256,64")
-    p.add_argument("--architecture", choices=ARCHITECTURES.names(), help="default: mlp")
-    p.add_argument("--posterior", choices=POSTERIORS.names(), help="default: full (TriL)")
-    p.add_argument("--kl", choices=KL_ATTACHMENTS.names(), help="KL attachment (default: add_loss)")
+    p.add_argument("--architecture", choices=names.ARCHITECTURES, help="default: mlp")
+    p.add_argument("--posterior", choices=names.POSTERIORS, help="default: full (TriL)")
+    p.add_argument("--kl", choices=names.KL_ATTACHMENTS, help="KL attachment (default: add_loss)")
     p.add_argument("--exact-kl", action=argparse.BooleanOptionalAction, help="closed-form KL")
     p.add_argument("--beta", type=float, help="KL weight β (default: 1)")
     p.add_argument("--kl-samples", type=int, help="test points per image for sampled KL")
@@ -105,12 +120,12 @@ def _add_train_parser(subparsers) -> None:
     )
     p.add_argument(
         "--strategy",
-        choices=STRATEGIES.names(),
+        choices=names.STRATEGIES,
         help="tf.distribute strategy (default: default = one device; multiworker reads TF_CONFIG)",
     )
     p.add_argument(
         "--precision",
-        choices=PRECISIONS.names(),
+        choices=names.PRECISIONS,
         help="trunk precision; distributions stay float32 (default: float32)",
     )
     p.add_argument("--out", type=Path, required=True, help="run directory to create")
@@ -133,14 +148,17 @@ def _add_train_parser(subparsers) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for all subcommands."""
+    verbose = [_verbose_option()]
     parser = argparse.ArgumentParser(
         prog="tfpvae",
         description="Variational autoencoders from TensorFlow Probability layers.",
+        parents=verbose,
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_train_parser(subparsers)
+    _add_train_parser(subparsers, verbose)
     ev = subparsers.add_parser(
         "evaluate",
+        parents=verbose,
         help="held-out ELBO and IWAE bound of a run",
         description="Compute the ELBO, rate, distortion and IWAE bound on the run's "
         "test split; print them and save metrics.json.",
@@ -150,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0, help="seed for the draws (default: 0)")
     pl = subparsers.add_parser(
         "plot",
+        parents=verbose,
         help="redraw a run's figures",
         description="Redraw every figure of a run into RUN_DIR/figures.",
     )
@@ -281,10 +300,86 @@ def cmd_plot(args: argparse.Namespace) -> int:
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "plot": cmd_plot}
 
 
+#: A line of TensorFlow's native (absl) logging, e.g.
+#: ``I0000 00:00:1795264973.170001  29592 port.cc:153] oneDNN custom operations are on...``;
+#: group 1 is the severity letter.
+NATIVE_LOG_LINE = re.compile(r"^([IWEF])\d{4} [\d:.]+\s+\d+ [^ \]]+:\d+\] ")
+#: What absl prints once before its first line when logging was not set up yet.
+ABSL_PREAMBLE = "WARNING: All log messages before absl::InitializeLog() is called"
+SEVERITIES = "IWEF"
+
+
+def _hidden(line: str, min_level: int) -> bool:
+    if line.startswith(ABSL_PREAMBLE):
+        return min_level >= 1
+    match = NATIVE_LOG_LINE.match(line)
+    return match is not None and SEVERITIES.index(match.group(1)) < min_level
+
+
+@contextlib.contextmanager
+def _native_log_filter(min_level: int) -> Iterator[None]:
+    """Drops native log lines below ``min_level`` from file descriptor 2; the rest passes.
+
+    TensorFlow's shared libraries log a few lines while they load, before they
+    read ``TF_CPP_MIN_LOG_LEVEL``, so the only way to hide those is to catch the
+    descriptor itself while TensorFlow is imported.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable descriptor 2: nothing to filter
+        yield
+        return
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            lines = caught.read().decode(errors="replace").splitlines(keepends=True)
+            kept = "".join(line for line in lines if not _hidden(line, min_level))
+            if kept:
+                sys.stderr.write(kept)
+                sys.stderr.flush()
+
+
+def native_log_level() -> int:
+    """``TF_CPP_MIN_LOG_LEVEL`` as an int, after setting it to 3 if the user had not set it."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        return int(os.environ["TF_CPP_MIN_LOG_LEVEL"])
+    except ValueError:
+        return 0
+
+
+def quiet_tensorflow() -> None:
+    """Imports TensorFlow with its native logging quiet, or as quiet as the user asked.
+
+    ``TF_CPP_MIN_LOG_LEVEL`` becomes 3 (so ``failed call to cuInit`` and other
+    errors of the CUDA probe are hidden) only when it is unset; the lines that
+    TensorFlow's libraries log while loading, which ignore that variable, are
+    dropped below the same level. With level 3 TensorFlow's Python logger is
+    lowered to errors as well (no retracing warnings).
+    """
+    if "tensorflow" in sys.modules:
+        return
+    min_level = native_log_level()
+    with _native_log_filter(min_level):
+        import tensorflow as tf
+    if min_level >= 3:
+        tf.get_logger().setLevel("ERROR")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tfpvae`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not getattr(args, "verbose", False):
+        quiet_tensorflow()
     from tfpvae.data import DatasetUnavailableError
     from tfpvae.faults import TrainingFaultError
 
