@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from tfpvae import cli, names
+from tfpvae import names, quiet
 
 #: Runs the CLI in a fresh interpreter and reports whether TensorFlow got imported.
 PROBE = """
@@ -108,7 +108,7 @@ NATIVE = [
 
 @pytest.mark.parametrize(("level", "kept"), [(3, 0), (2, 1), (1, 2), (0, 4)])
 def test_native_log_filter_drops_only_lines_below_the_level(capfd, level, kept) -> None:
-    with cli._native_log_filter(level):
+    with quiet.native_log_filter(level):
         os.write(2, "".join([*NATIVE, "Traceback: a real problem\n"]).encode())
     err = capfd.readouterr().err
     assert err.endswith("Traceback: a real problem\n")
@@ -121,7 +121,7 @@ def test_a_log_level_the_user_set_is_kept(monkeypatch, given, level) -> None:
         monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
     else:
         monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", given)
-    assert cli.native_log_level() == level
+    assert quiet.native_log_level() == level
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == (given or "3")
 
 
@@ -129,7 +129,7 @@ def _native_lines(stderr: str) -> list[str]:
     return [
         line
         for line in stderr.splitlines(keepends=True)
-        if cli.NATIVE_LOG_LINE.match(line) or line.startswith(cli.ABSL_PREAMBLE)
+        if quiet.NATIVE_LOG_LINE.match(line) or line.startswith(quiet.ABSL_PREAMBLE)
     ]
 
 

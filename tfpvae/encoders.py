@@ -38,7 +38,7 @@ class Posterior:
         fast_params: The layer's parameter map as plain ops (see ``tfpvae.fastpath``).
     """
 
-    layer: type
+    layer: Any  # a tfpl layer class (its params_size and new are classmethods)
     default_prior: Callable[[int], tfd.Distribution]
     fast_params: Callable[[tf.Tensor, int], GaussianParams]
 
@@ -101,6 +101,8 @@ def build_encoder(
         attributes ``kl_term`` and ``prior``.
 
     Example:
+        >>> import numpy as np
+        >>> from tfpvae import build_encoder
         >>> enc = build_encoder(input_shape=(8, 8), latent_dim=2)
         >>> q = enc(np.zeros((3, 8, 8), "float32"))
         >>> q.event_shape

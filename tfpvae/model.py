@@ -388,6 +388,8 @@ def build_vae(
         ValueError: On an unknown name or an invalid value.
 
     Example:
+        >>> import numpy as np
+        >>> from tfpvae import build_vae
         >>> vae = build_vae(likelihood="beta", input_shape=(8, 8))
         >>> vae(np.full((4, 8, 8), 0.5, "float32")).event_shape
         TensorShape([8, 8])
