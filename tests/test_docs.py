@@ -6,6 +6,7 @@ import doctest
 import importlib
 import pkgutil
 import re
+import warnings
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,19 @@ def test_pre_commit_runs_ruff_and_the_notebook_check() -> None:
     script = hooks["notebook-outputs"]["entry"].split()[-1]
     assert (REPO / script).is_file()
     assert re.search(hooks["notebook-outputs"]["files"], "notebooks/05_evaluation.ipynb")
+
+
+def _warns_from(module: str) -> list[warnings.WarningMessage]:
+    code = compile("import warnings; warnings.warn('old API', DeprecationWarning)", module, "exec")
+    with warnings.catch_warnings(record=True) as caught:
+        exec(code, {"__name__": module})  # the warning is attributed to ``module``
+    return [w for w in caught if issubclass(w.category, DeprecationWarning)]
+
+
+@pytest.mark.parametrize(
+    ("module", "shown"),
+    [("tfpvae.model", True), ("tests.test_docs", True), ("tensorflow_probability.python", False),
+     ("tf_keras.src.engine", False), ("jupyter_client.session", False)],
+)  # fmt: skip
+def test_only_named_third_party_deprecations_are_hidden(module: str, shown: bool) -> None:
+    assert bool(_warns_from(module)) is shown
