@@ -58,7 +58,7 @@ def test_progress_in_a_notebook_is_one_widget_or_nothing(
 
     monkeypatch.setattr(callbacks, "in_notebook", lambda: True)
     monkeypatch.setattr(callbacks, "notebook_bar_available", lambda: widgets)
-    monkeypatch.setattr(callbacks, "auto_tqdm", FakeWidgetBar)
+    monkeypatch.setattr(callbacks, "notebook_tqdm", FakeWidgetBar)
     x = digits_beta[0][:100]
     vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(8,))
     bar = TqdmProgress(epochs=2, steps_per_epoch=4)

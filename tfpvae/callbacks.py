@@ -7,7 +7,6 @@ import sys
 from typing import Any
 
 from tqdm import tqdm
-from tqdm.auto import tqdm as auto_tqdm
 
 from tfpvae._backend import tfk
 
@@ -22,6 +21,14 @@ def in_notebook() -> bool:
 def notebook_bar_available() -> bool:
     """Whether tqdm can draw a widget bar here (a notebook with ``ipywidgets``)."""
     return in_notebook() and importlib.util.find_spec("ipywidgets") is not None
+
+
+def notebook_tqdm(**kwargs: Any) -> Any:
+    """A ``tqdm.auto`` bar; imported only here, since importing it without
+    ``ipywidgets`` in a notebook prints a ``TqdmWarning``."""
+    from tqdm.auto import tqdm as auto_tqdm
+
+    return auto_tqdm(**kwargs)
 
 
 class KLWarmUp(tfk.callbacks.Callback):
@@ -86,7 +93,7 @@ class TqdmProgress(tfk.callbacks.Callback):
         if not in_notebook():
             self.bar = tqdm(**kwargs, **self.tqdm_kwargs)
         elif notebook_bar_available():
-            self.bar = auto_tqdm(**kwargs, **self.tqdm_kwargs)
+            self.bar = notebook_tqdm(**kwargs, **self.tqdm_kwargs)
 
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
         self.epoch = epoch
