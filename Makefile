@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # Parallel pytest workers; the suite is sized for 2 cores.
 WORKERS ?= 2
-# Where `make docs` writes the HTML; `make test` builds into a scratch folder.
+# Where `make docs` (and the strict docs build of `make test`) write the HTML.
 SITE ?= site
 
 .PHONY: demo test test-fast lint typecheck docs format bench clean
@@ -25,7 +25,7 @@ demo: $(VENV)/.installed
 # The full suite, as CI runs it: lint, type check, strict docs build, then every
 # test (doctests of tfpvae/ included, the wheel smoke test too).
 test: lint typecheck
-	$(PY) -m mkdocs build --strict --quiet --site-dir "$$(mktemp -d)"
+	$(PY) -m mkdocs build --strict --quiet --site-dir $(SITE)
 	$(PY) -m pytest -n $(WORKERS) --durations=15
 
 # The quick loop: lint, then the tests marked neither slow nor xla (and the doctests).
