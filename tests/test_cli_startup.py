@@ -135,10 +135,10 @@ def _native_lines(stderr: str) -> list[str]:
 
 @pytest.mark.slow(seconds=40)
 def test_cli_stderr_is_quiet_by_default_and_loud_with_verbose(tmp_path: Path) -> None:
-    script = Path(sys.executable).with_name("tfpvae")
+    tfpvae = [sys.executable, "-m", "tfpvae"]  # what the console script runs
     out = tmp_path / "run"
     train = subprocess.run(
-        [str(script), "train", "--limit", "64", "--epochs", "1", "--hidden-units", "8",
+        [*tfpvae, "train", "--limit", "64", "--epochs", "1", "--hidden-units", "8",
          "--k", "2", "--quiet", "--no-figures", "--out", str(out)],
         capture_output=True, text=True, env=_env(), timeout=300,
     )  # fmt: skip
@@ -148,7 +148,7 @@ def test_cli_stderr_is_quiet_by_default_and_loud_with_verbose(tmp_path: Path) ->
     for noise in ("cuInit", "E0000", "I0000", "absl::InitializeLog", "WARNING:tensorflow"):
         assert noise not in train.stderr
     evaluate = subprocess.run(
-        [str(script), "--verbose", "evaluate", str(out), "--k", "2"],
+        [*tfpvae, "--verbose", "evaluate", str(out), "--k", "2"],
         capture_output=True, text=True, env=_env(), timeout=300,
     )  # fmt: skip
     assert evaluate.returncode == 0, evaluate.stderr[-2000:]
