@@ -4,8 +4,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # Parallel pytest workers; the suite is sized for 2 cores.
 WORKERS ?= 2
+# Where `make docs` (and the strict docs build of `make test`) write the HTML.
+SITE ?= site
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test test-fast lint typecheck docs format bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,14 +22,26 @@ demo: $(VENV)/.installed
 		--seed 0 --out runs/demo --force
 	$(VENV)/bin/tfpvae evaluate runs/demo --k 100
 
-test: $(VENV)/.installed
-	$(PY) -m ruff check .
-	$(PY) -m ruff format --check .
+# The full suite, as CI runs it: lint, type check, strict docs build, then every
+# test (doctests of tfpvae/ included, the wheel smoke test too).
+test: lint typecheck
+	$(PY) -m mkdocs build --strict --quiet --site-dir $(SITE)
 	$(PY) -m pytest -n $(WORKERS) --durations=15
+
+# The quick loop: lint, then the tests marked neither slow nor xla (and the doctests).
+test-fast: lint
+	$(PY) -m pytest -n $(WORKERS) -q -m "not slow and not xla"
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(PY) -m mypy
+
+# The user guide and the API reference (from the docstrings) into $(SITE)/.
+docs: $(VENV)/.installed
+	$(PY) -m mkdocs build --strict --site-dir $(SITE)
 
 format: $(VENV)/.installed
 	$(PY) -m ruff check --fix .
@@ -37,4 +51,4 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/throughput.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) runs $(SITE) dist .pytest_cache .ruff_cache .mypy_cache

@@ -25,6 +25,10 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_CACHE = REPO.parent / "shared" / "data" / "keras-cache"
 HAS_FASHION_SAMPLE = (SHARED_CACHE / "datasets" / "fashion-mnist").is_dir()
 
+#: Scripts that tests run in subprocesses; importing them here (--doctest-modules) would
+#: set up TensorFlow's devices in the test process.
+collect_ignore = ["mirrored_check.py"]
+
 needs_fashion_sample = pytest.mark.skipif(
     not HAS_FASHION_SAMPLE, reason=f"Fashion-MNIST sample not present at {SHARED_CACHE}"
 )

@@ -24,6 +24,7 @@ print("OK", tf_keras.__version__)
 """
 
 
+@pytest.mark.slow(seconds=15)  # a fresh interpreter importing TensorFlow per case
 @pytest.mark.parametrize("first", ["", "import tensorflow as tf; tf.constant(1.0)"])
 @pytest.mark.parametrize("legacy", [None, "0", "1"])
 def test_import_in_any_order_and_keras_setting(first: str, legacy: str | None) -> None:

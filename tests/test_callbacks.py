@@ -47,3 +47,47 @@ def test_progress_bar_counts_every_batch(digits_beta, capsys) -> None:
     vae.fit(x, x, epochs=2, batch_size=25, verbose=0, callbacks=[bar])
     assert bar.bar.n == 8
     assert "distortion" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("widgets", [False, True])
+def test_progress_in_a_notebook_is_one_widget_or_nothing(capsys, monkeypatch, widgets) -> None:
+    from tfpvae import callbacks
+
+    drawn = []
+
+    class FakeWidgetBar:
+        def __init__(self, **kwargs) -> None:
+            drawn.append(kwargs)
+            self.n = 0
+
+        def update(self, n: int) -> None:
+            self.n += n
+
+        def set_postfix(self, **_) -> None:
+            pass
+
+        def close(self) -> None:
+            drawn.append("closed")
+
+    monkeypatch.setattr(callbacks, "in_notebook", lambda: True)
+    monkeypatch.setattr(callbacks, "notebook_bar_available", lambda: widgets)
+    monkeypatch.setattr(callbacks, "notebook_tqdm", FakeWidgetBar)
+    bar = TqdmProgress(epochs=2, steps_per_epoch=4)
+    bar.on_train_begin()
+    for epoch in range(2):  # the calls Keras makes, without training a model
+        bar.on_epoch_begin(epoch)
+        for batch in range(4):
+            bar.on_train_batch_end(batch, {"loss": 1.0, "rate": 0.5})
+        bar.on_epoch_end(epoch, {"loss": 1.0, "val_loss": 1.1})
+    bar.on_train_end()
+    assert capsys.readouterr().err == ""  # never a text bar in a notebook
+    if widgets:
+        assert bar.bar.n == 8 and drawn == [{"total": 8, "initial": 0, "unit": "batch"}, "closed"]
+    else:
+        assert bar.bar is None and drawn == []
+
+
+def test_notebook_detection_is_false_outside_a_kernel() -> None:
+    from tfpvae.callbacks import in_notebook, notebook_bar_available
+
+    assert not in_notebook() and not notebook_bar_available()

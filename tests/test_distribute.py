@@ -104,6 +104,7 @@ def test_strategy_names_and_single_process_role(tmp_path) -> None:
         main(["train", "--strategy", "ring", "--out", str(tmp_path)])
 
 
+@pytest.mark.slow(seconds=15)
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_keeps_distributions_float32(precision) -> None:
     x = np.random.default_rng(0).uniform(0.05, 0.95, (64, 8, 8)).astype("float32")

@@ -93,7 +93,7 @@ MODES = [
 @pytest.mark.parametrize(
     "fast_path",
     [
-        pytest.param(False, id="tfp-layers"),
+        pytest.param(False, id="tfp-layers", marks=pytest.mark.slow(seconds=15)),
         pytest.param(True, id="fast-path", marks=pytest.mark.xla),
     ],
 )

@@ -87,3 +87,33 @@ def test_manifold_axes_name_the_latent_values() -> None:
     assert not any(t.get_text().startswith("-0.00") for t in ax.get_xticklabels())
     assert ax.get_xlabel() == "$z_2$" and ax.get_ylabel() == "$z_3$"
     plt.close(fig)
+
+
+def test_beta_sweep_is_drawn_on_the_rate_distortion_plane() -> None:
+    sweep = {
+        2.0: {"rate": 13.0, "distortion": -1734.1, "elbo": 1721.1, "iwae": 1736.9},
+        0.5: {"rate": 30.5, "distortion": -1754.5, "elbo": 1724.0, "iwae": 1735.9},
+        1.0: {"rate": 18.5, "distortion": -1749.8, "elbo": 1731.3, "iwae": 1743.6},
+    }
+    fig = plots.plot_beta_sweep(sweep)
+    ax, ax_bounds = fig.axes
+    points = np.concatenate([c.get_offsets() for c in ax.collections])
+    # one point per β at (rate, distortion), whatever order the sweep came in
+    np.testing.assert_allclose(
+        sorted(map(tuple, points)), sorted((v["rate"], v["distortion"]) for v in sweep.values())
+    )
+    assert sorted(t.get_text() for t in ax.texts) == ["β=0.5", "β=1", "β=2"]
+    assert "rate" in ax.get_xlabel() and "distortion" in ax.get_ylabel()
+    path, *iso = ax.lines
+    np.testing.assert_allclose(path.get_xdata(), [30.5, 18.5, 13.0])  # joined in order of β
+    for line in iso:  # each dashed line holds rate + distortion fixed
+        total = line.get_xdata() + line.get_ydata()
+        assert np.ptp(total) < 1e-9
+    assert len(iso) == 3
+    elbo, iwae = ax_bounds.lines
+    np.testing.assert_allclose(elbo.get_xdata(), [0.5, 1.0, 2.0])
+    np.testing.assert_allclose(elbo.get_ydata(), [1724.0, 1731.3, 1721.1])
+    np.testing.assert_allclose(iwae.get_ydata(), [1735.9, 1743.6, 1736.9])
+    assert_not_blank(fig)
+    with pytest.raises(ValueError, match="at least one"):
+        plots.plot_beta_sweep({})

@@ -7,59 +7,118 @@ importing only from the ones before it (``tests/test_layout.py`` checks this):
 * ``objectives``: what a VAE minimises (the :class:`~tfpvae.objectives.Objective` registry);
 * ``config``: :class:`VAEConfig`;
 * ``training``: pipeline, checks, fault guard, callbacks, CPU/XLA tuning;
-* ``models``: :class:`VAE`, its builders, the autoencoder baseline;
-* ``evaluation``: held-out bounds, diagnostics, figures;
+* ``models``: :class:`VAE`, its builders, serving, the autoencoder baseline;
+* ``evaluation``: held-out bounds, diagnostics, figures (``tfpvae.evaluation.plots``);
 * ``io``: datasets, sources, saving;
 * ``interfaces``: the CLI, whole training runs, notebook helpers.
 
-``import tfpvae`` does not import matplotlib or seaborn: the names that need them
-(:func:`run_training`, :class:`TrainSettings`) load on first use.
+Importing the package is cheap: each public name is imported from its module on
+first use (PEP 562), so ``tfpvae --help`` answers without loading TensorFlow, and
+``import tfpvae`` never loads matplotlib or seaborn.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
-from tfpvae._backend import tfd, tfk, tfpl
-from tfpvae.components.kl import KL_ATTACHMENTS, KLTerm, monte_carlo_kl
-from tfpvae.components.likelihoods import LIKELIHOODS, Likelihood, get_likelihood
-from tfpvae.components.posteriors import POSTERIORS
-from tfpvae.components.precision import PRECISIONS
-from tfpvae.components.priors import standard_normal_prior
-from tfpvae.config import VAEConfig
-from tfpvae.evaluation.bounds import ELBOTerms, bits_per_dim, elbo, held_out_metrics, iwae_bound
-from tfpvae.io.datasets import DATASETS, DatasetUnavailableError, class_names, load_dataset, prepare
-from tfpvae.io.saving import ModelFileError, load, save
-from tfpvae.io.sources import png_directory_dataset, tfrecord_dataset, write_pngs, write_tfrecords
-from tfpvae.models import (
-    VAE,
-    Autoencoder,
-    build_autoencoder,
-    build_decoder,
-    build_encoder,
-    build_vae,
-    build_vae_from_config,
-)
-from tfpvae.objectives import OBJECTIVES, Objective, Terms
-from tfpvae.registry import Registry
-from tfpvae.training.callbacks import KLWarmUp, TqdmProgress
-from tfpvae.training.checkpoints import Checkpoints
-from tfpvae.training.distribute import STRATEGIES
-from tfpvae.training.faults import NonFiniteGuard, TrainingFault, TrainingFaultError
-from tfpvae.training.pipeline import array_dataset
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-#: Public names whose modules import matplotlib: loaded on first access.
-_LAZY = {"TrainSettings": "tfpvae.interfaces.run", "run_training": "tfpvae.interfaces.run"}
+#: Public name -> module that defines it.
+_EXPORTS: dict[str, str] = {
+    "tfd": "tfpvae._backend",
+    "tfk": "tfpvae._backend",
+    "tfpl": "tfpvae._backend",
+    "KL_ATTACHMENTS": "tfpvae.components.kl",
+    "KLTerm": "tfpvae.components.kl",
+    "monte_carlo_kl": "tfpvae.components.kl",
+    "LIKELIHOODS": "tfpvae.components.likelihoods",
+    "Likelihood": "tfpvae.components.likelihoods",
+    "get_likelihood": "tfpvae.components.likelihoods",
+    "POSTERIORS": "tfpvae.components.posteriors",
+    "PRECISIONS": "tfpvae.components.precision",
+    "standard_normal_prior": "tfpvae.components.priors",
+    "VAEConfig": "tfpvae.config",
+    "ELBOTerms": "tfpvae.evaluation.bounds",
+    "bits_per_dim": "tfpvae.evaluation.bounds",
+    "elbo": "tfpvae.evaluation.bounds",
+    "held_out_metrics": "tfpvae.evaluation.bounds",
+    "iwae_bound": "tfpvae.evaluation.bounds",
+    "DATASETS": "tfpvae.io.datasets",
+    "DatasetUnavailableError": "tfpvae.io.datasets",
+    "class_names": "tfpvae.io.datasets",
+    "load_dataset": "tfpvae.io.datasets",
+    "prepare": "tfpvae.io.datasets",
+    "ModelFileError": "tfpvae.io.saving",
+    "load": "tfpvae.io.saving",
+    "save": "tfpvae.io.saving",
+    "png_directory_dataset": "tfpvae.io.sources",
+    "tfrecord_dataset": "tfpvae.io.sources",
+    "write_pngs": "tfpvae.io.sources",
+    "write_tfrecords": "tfpvae.io.sources",
+    "VAE": "tfpvae.models",
+    "Autoencoder": "tfpvae.models",
+    "build_autoencoder": "tfpvae.models",
+    "build_decoder": "tfpvae.models",
+    "build_encoder": "tfpvae.models",
+    "build_vae": "tfpvae.models",
+    "build_vae_from_config": "tfpvae.models",
+    "OBJECTIVES": "tfpvae.objectives",
+    "Objective": "tfpvae.objectives",
+    "Terms": "tfpvae.objectives",
+    "Registry": "tfpvae.registry",
+    "KLWarmUp": "tfpvae.training.callbacks",
+    "TqdmProgress": "tfpvae.training.callbacks",
+    "Checkpoints": "tfpvae.training.checkpoints",
+    "STRATEGIES": "tfpvae.training.distribute",
+    "NonFiniteGuard": "tfpvae.training.faults",
+    "TrainingFault": "tfpvae.training.faults",
+    "TrainingFaultError": "tfpvae.training.faults",
+    "array_dataset": "tfpvae.training.pipeline",
+    "TrainSettings": "tfpvae.interfaces.run",
+    "run_training": "tfpvae.interfaces.run",
+}
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'tfpvae' has no attribute {name!r}")
-
+if TYPE_CHECKING:
+    from tfpvae._backend import tfd, tfk, tfpl
+    from tfpvae.components.kl import KL_ATTACHMENTS, KLTerm, monte_carlo_kl
+    from tfpvae.components.likelihoods import LIKELIHOODS, Likelihood, get_likelihood
+    from tfpvae.components.posteriors import POSTERIORS
+    from tfpvae.components.precision import PRECISIONS
+    from tfpvae.components.priors import standard_normal_prior
+    from tfpvae.config import VAEConfig
+    from tfpvae.evaluation.bounds import ELBOTerms, bits_per_dim, elbo, held_out_metrics, iwae_bound
+    from tfpvae.interfaces.run import TrainSettings, run_training
+    from tfpvae.io.datasets import (
+        DATASETS,
+        DatasetUnavailableError,
+        class_names,
+        load_dataset,
+        prepare,
+    )
+    from tfpvae.io.saving import ModelFileError, load, save
+    from tfpvae.io.sources import (
+        png_directory_dataset,
+        tfrecord_dataset,
+        write_pngs,
+        write_tfrecords,
+    )
+    from tfpvae.models import (
+        VAE,
+        Autoencoder,
+        build_autoencoder,
+        build_decoder,
+        build_encoder,
+        build_vae,
+        build_vae_from_config,
+    )
+    from tfpvae.objectives import OBJECTIVES, Objective, Terms
+    from tfpvae.registry import Registry
+    from tfpvae.training.callbacks import KLWarmUp, TqdmProgress
+    from tfpvae.training.checkpoints import Checkpoints
+    from tfpvae.training.distribute import STRATEGIES
+    from tfpvae.training.faults import NonFiniteGuard, TrainingFault, TrainingFaultError
+    from tfpvae.training.pipeline import array_dataset
 
 __all__ = [
     "DATASETS",
@@ -115,3 +174,23 @@ __all__ = [
     "write_pngs",
     "write_tfrecords",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Imports a public name, or a submodule such as ``tfpvae.plots``, on first use."""
+    module = _EXPORTS.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+    else:
+        try:
+            value = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as err:
+            if err.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -145,8 +145,8 @@ def _int_tuple(name: str, value: tuple, allow_empty: bool = False) -> None:
 
 
 def _finite_number(name: str, value: object, minimum: float, strict: bool) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value > minimum if strict else value >= minimum)
+    number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+    ok = math.isfinite(number) and (number > minimum if strict else number >= minimum)
     if not ok:
         relation = ">" if strict else ">="
         raise ValueError(f"{name} must be a finite number {relation} {minimum:g}, got {value!r}")

@@ -20,6 +20,7 @@ class Registry(Generic[T]):
         kind: What the registry holds, used in error messages (``"likelihood"``).
 
     Example:
+        >>> from tfpvae.registry import Registry
         >>> reg = Registry[int]("number")
         >>> reg.register("one", 1)
         1

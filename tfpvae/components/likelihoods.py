@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -223,7 +224,7 @@ class Likelihood:
     """
 
     name: str
-    layer: type
+    layer: Any  # a tfpl layer class (its params_size and new are classmethods)
     support: Support
     preprocess: Callable[..., np.ndarray]
     description: str

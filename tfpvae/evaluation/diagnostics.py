@@ -115,7 +115,10 @@ def bound_curve(model: Any, x: np.ndarray, ks: tuple[int, ...], seed: int = 0) -
     """Mean ELBO and IWAE bounds (with standard errors) for each k."""
     terms = elbo(model, x, seed=seed)
     n = len(x)
-    curve = {"elbo": float(terms.elbo.mean()), "elbo_se": float(terms.elbo.std(ddof=1) / n**0.5)}
+    curve: dict[str, Any] = {
+        "elbo": float(terms.elbo.mean()),
+        "elbo_se": float(terms.elbo.std(ddof=1) / n**0.5),
+    }
     curve["k"] = list(ks)
     bounds = [iwae_bound(model, x, k=k, seed=seed + k) for k in ks]
     curve["iwae"] = [float(b.mean()) for b in bounds]

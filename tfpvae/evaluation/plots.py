@@ -6,7 +6,7 @@ Models are used through ``encode``/``decode`` (posterior and likelihood means) a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -200,7 +200,8 @@ def save_interpolation_gif(
     for frame in frames:
         array = (np.clip(frame, 0.0, 1.0) * 255).astype(np.uint8)
         image = Image.fromarray(array)
-        images.append(image.resize((image.width * scale, image.height * scale), Image.NEAREST))
+        size = (image.width * scale, image.height * scale)
+        images.append(image.resize(size, Image.Resampling.NEAREST))
     path = Path(path)
     images[0].save(path, save_all=True, append_images=images[1:], duration=80, loop=0)
     return path
@@ -222,7 +223,7 @@ def plot_prior_samples(vae, n: int = 16, cols: int = 8, seed: int = 0) -> Figure
     return fig
 
 
-def plot_history(history: dict[str, Sequence[float]]) -> Figure:
+def plot_history(history: Mapping[str, Sequence[float]]) -> Figure:
     """Training curves of loss, rate and distortion, train and validation."""
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
     for ax, name in zip(axes, ("loss", "rate", "distortion"), strict=True):
@@ -314,5 +315,59 @@ def plot_bound_curve(curve: dict) -> Figure:
     ax.set_xlabel("importance samples k")
     ax.set_ylabel("nats per image")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_beta_sweep(sweep: Mapping[float, Mapping[str, float]]) -> Figure:
+    """A β sweep on the rate–distortion plane, and its held-out bounds against β.
+
+    Left: each model's held-out rate (KL) against its distortion (−log p(x|z)),
+    labelled with its β and joined in order of β. The dashed lines are levels of
+    constant −ELBO (rate + distortion), so a model on a lower line has the better
+    ELBO. Right: the held-out ELBO and IWAE bound (nats per image) against β.
+
+    Args:
+        sweep: β → held-out numbers with at least ``rate``, ``distortion`` and
+            ``elbo``, and optionally ``iwae`` (as from
+            :func:`tfpvae.diagnostics.held_out_summary`).
+
+    Returns:
+        The figure, with the rate–distortion axes first.
+
+    Raises:
+        ValueError: If ``sweep`` is empty.
+    """
+    if not sweep:
+        raise ValueError("plot_beta_sweep needs at least one β")
+    betas = sorted(sweep)
+    rate = np.array([sweep[b]["rate"] for b in betas], dtype=float)
+    distortion = np.array([sweep[b]["distortion"] for b in betas], dtype=float)
+    fig, (ax, ax_bounds) = plt.subplots(1, 2, figsize=(11, 4))
+    colours = sns.color_palette(PALETTE, len(betas))
+    ax.plot(rate, distortion, color="grey", lw=0.8, zorder=1)
+    for colour, beta, r, d in zip(colours, betas, rate, distortion, strict=True):
+        ax.scatter(r, d, color=colour, s=45, zorder=2, label=f"β = {beta:g}")
+        ax.annotate(f"β={beta:g}", (r, d), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    # Levels of −ELBO = rate + distortion through the points: lines of slope −1.
+    span = np.array([rate.min(), rate.max()])
+    pad = max(1.0, 0.1 * float(np.ptp(rate)))
+    xs = np.array([span[0] - pad, span[1] + pad])
+    for level in np.unique(np.round(rate + distortion, 6)):
+        ax.plot(xs, level - xs, ls="--", lw=0.7, color="lightgrey", zorder=0)
+    ax.set_xlim(*xs)
+    ax.set_xlabel("rate: KL(q(z|x) ‖ p(z)) (nats)")
+    ax.set_ylabel("distortion: −log p(x|z) (nats)")
+    ax.set_title("rate–distortion (dashed: constant ELBO)", fontsize=10)
+    ax.legend(fontsize=8)
+    ax_bounds.plot(betas, [sweep[b]["elbo"] for b in betas], marker="o", label="ELBO")
+    if all("iwae" in sweep[b] for b in betas):
+        ax_bounds.plot(betas, [sweep[b]["iwae"] for b in betas], marker="s", label="IWAE bound")
+    ax_bounds.set_xscale("log")
+    ax_bounds.set_xticks(betas, [f"{b:g}" for b in betas])
+    ax_bounds.minorticks_off()
+    ax_bounds.set_xlabel("β used in training")
+    ax_bounds.set_ylabel("held-out bound (nats per image)")
+    ax_bounds.legend(fontsize=8)
     fig.tight_layout()
     return fig

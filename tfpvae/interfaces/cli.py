@@ -4,6 +4,11 @@ Options come from three places, later ones winning: built-in defaults, a
 ``--config`` file (JSON or TOML, keys as the long option names with ``_`` or
 ``-``), and the command line. Every error in the user's input ends in exit code 2
 with a one-line message, never a traceback.
+
+The parser is built from :mod:`tfpvae.interfaces.names` alone, so ``--help`` and argument
+errors answer without importing TensorFlow; each command imports what it needs.
+TensorFlow's native start-up log lines are hidden unless ``--verbose`` is given
+or ``TF_CPP_MIN_LOG_LEVEL`` is already set.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from tfpvae.interfaces import names
+from tfpvae.interfaces.quiet import quiet_tensorflow
 
 EXIT_USAGE = 2
 
@@ -63,33 +71,37 @@ def _int_list(text: str) -> list[int]:
         ) from None
 
 
-def _add_train_parser(subparsers) -> None:
-    from tfpvae.components.kl import KL_ATTACHMENTS
-    from tfpvae.components.likelihoods import LIKELIHOODS
-    from tfpvae.components.posteriors import POSTERIORS
-    from tfpvae.components.precision import PRECISIONS
-    from tfpvae.components.trunks import ARCHITECTURES
-    from tfpvae.io.datasets import DATASETS
-    from tfpvae.training.distribute import STRATEGIES
+def _verbose_option() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="keep TensorFlow's own start-up and C++ log messages",
+    )
+    return parent
 
+
+def _add_train_parser(subparsers, parents: list[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "train",
+        parents=parents,
         help="train a VAE and write a run directory",
         description="Train a VAE, then save its config, weights, history.csv, "
         "metrics.json (held-out ELBO and IWAE bound) and figures/ into --out.",
         argument_default=argparse.SUPPRESS,
     )
     p.add_argument("--config", type=Path, help="JSON or TOML file with any of these options")
-    p.add_argument("--dataset", choices=DATASETS.names(), help="data (default: digits, offline)")
+    p.add_argument("--dataset", choices=names.DATASETS, help="data (default: digits, offline)")
     p.add_argument(
         "--cache-dir", help="Keras cache holding datasets/ (default: $TFPVAE_KERAS_CACHE)"
     )
-    p.add_argument("--likelihood", choices=LIKELIHOODS.names(), help="decoder (default: beta)")
+    p.add_argument("--likelihood", choices=names.LIKELIHOODS, help="decoder (default: beta)")
     p.add_argument("--latent-dim", type=int, help="size of z (default: 2)")
     p.add_argument("--hidden-units", type=_int_list, help="Dense widths, e.g. 256,64")
-    p.add_argument("--architecture", choices=ARCHITECTURES.names(), help="default: mlp")
-    p.add_argument("--posterior", choices=POSTERIORS.names(), help="default: full (TriL)")
-    p.add_argument("--kl", choices=KL_ATTACHMENTS.names(), help="KL attachment (default: add_loss)")
+    p.add_argument("--architecture", choices=names.ARCHITECTURES, help="default: mlp")
+    p.add_argument("--posterior", choices=names.POSTERIORS, help="default: full (TriL)")
+    p.add_argument("--kl", choices=names.KL_ATTACHMENTS, help="KL attachment (default: add_loss)")
     p.add_argument("--exact-kl", action=argparse.BooleanOptionalAction, help="closed-form KL")
     p.add_argument("--beta", type=float, help="KL weight β (default: 1)")
     p.add_argument("--kl-samples", type=int, help="test points per image for sampled KL")
@@ -107,12 +119,12 @@ def _add_train_parser(subparsers) -> None:
     )
     p.add_argument(
         "--strategy",
-        choices=STRATEGIES.names(),
+        choices=names.STRATEGIES,
         help="tf.distribute strategy (default: default = one device; multiworker reads TF_CONFIG)",
     )
     p.add_argument(
         "--precision",
-        choices=PRECISIONS.names(),
+        choices=names.PRECISIONS,
         help="trunk precision; distributions stay float32 (default: float32)",
     )
     p.add_argument(
@@ -149,14 +161,17 @@ def _add_train_parser(subparsers) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for all subcommands."""
+    verbose = [_verbose_option()]
     parser = argparse.ArgumentParser(
         prog="tfpvae",
         description="Variational autoencoders from TensorFlow Probability layers.",
+        parents=verbose,
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_train_parser(subparsers)
+    _add_train_parser(subparsers, verbose)
     ev = subparsers.add_parser(
         "evaluate",
+        parents=verbose,
         help="held-out ELBO and IWAE bound of a run",
         description="Compute the ELBO, rate, distortion and IWAE bound on the run's "
         "test split; print them and save metrics.json.",
@@ -166,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0, help="seed for the draws (default: 0)")
     pl = subparsers.add_parser(
         "plot",
+        parents=verbose,
         help="redraw a run's figures",
         description="Redraw every figure of a run into RUN_DIR/figures.",
     )
@@ -328,6 +344,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tfpvae`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not getattr(args, "verbose", False):
+        quiet_tensorflow()
     from tfpvae.io.datasets import DatasetUnavailableError
     from tfpvae.training.faults import TrainingFaultError
 

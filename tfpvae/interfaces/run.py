@@ -386,7 +386,9 @@ def run_training(
 
 def write_metrics(vae: VAE, data: RunData, settings: TrainSettings, out: Path) -> dict:
     """Computes the held-out metrics on the test split and writes ``metrics.json``."""
-    metrics = held_out_metrics(vae, data.x_test, k=settings.eval_k, seed=settings.seed)
+    metrics: dict[str, Any] = held_out_metrics(
+        vae, data.x_test, k=settings.eval_k, seed=settings.seed
+    )
     metrics["dataset"] = settings.dataset
     atomic_write_text(out / METRICS_FILE, json.dumps(metrics, indent=2, sort_keys=True))
     return metrics

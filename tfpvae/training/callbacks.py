@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
-from tqdm.auto import tqdm
+import importlib.util
+import sys
+from typing import Any
+
+from tqdm import tqdm
 
 from tfpvae._backend import tfk
+
+
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (an IPython kernel app is running)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
+def notebook_bar_available() -> bool:
+    """Whether tqdm can draw a widget bar here (a notebook with ``ipywidgets``)."""
+    return in_notebook() and importlib.util.find_spec("ipywidgets") is not None
+
+
+def notebook_tqdm(**kwargs: Any) -> Any:
+    """A ``tqdm.auto`` bar; imported only here, since importing it without
+    ``ipywidgets`` in a notebook prints a ``TqdmWarning``."""
+    from tqdm.auto import tqdm as auto_tqdm
+
+    return auto_tqdm(**kwargs)
 
 
 class KLWarmUp(tfk.callbacks.Callback):
@@ -42,6 +66,11 @@ class KLWarmUp(tfk.callbacks.Callback):
 class TqdmProgress(tfk.callbacks.Callback):
     """One tqdm bar over all training batches, showing loss, rate and distortion.
 
+    In a terminal the bar redraws one line on stderr. In a notebook it is one
+    updating widget (``tqdm.auto``) when ``ipywidgets`` is installed, and
+    otherwise no bar at all: a text bar in a notebook leaves hundreds of
+    carriage-return fragments in the saved outputs.
+
     Args:
         epochs: Epochs planned, for the bar's total.
         steps_per_epoch: Batches per epoch.
@@ -55,18 +84,24 @@ class TqdmProgress(tfk.callbacks.Callback):
         self.initial = initial_epoch * steps_per_epoch
         self.tqdm_kwargs = tqdm_kwargs
         self.steps_per_epoch = steps_per_epoch
-        self.bar: tqdm | None = None
+        self.bar: Any = None
         self.epoch = initial_epoch
         self.done_in_epoch = 0
 
     def on_train_begin(self, logs=None) -> None:
-        self.bar = tqdm(total=self.total, initial=self.initial, unit="batch", **self.tqdm_kwargs)
+        kwargs = {"total": self.total, "initial": self.initial, "unit": "batch"}
+        if not in_notebook():
+            self.bar = tqdm(**kwargs, **self.tqdm_kwargs)
+        elif notebook_bar_available():
+            self.bar = notebook_tqdm(**kwargs, **self.tqdm_kwargs)
 
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
         self.epoch = epoch
         self.done_in_epoch = 0
 
     def on_train_batch_end(self, batch: int, logs=None) -> None:
+        if self.bar is None:
+            return
         # With steps_per_execution > 1 Keras reports only every k-th batch index.
         self.bar.update(batch + 1 - self.done_in_epoch)
         self.done_in_epoch = batch + 1
@@ -76,7 +111,7 @@ class TqdmProgress(tfk.callbacks.Callback):
             )
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
-        if logs:
+        if logs and self.bar is not None:
             self.bar.set_postfix(epoch=epoch + 1, **{k: f"{float(v):.2f}" for k, v in logs.items()})
 
     def on_train_end(self, logs=None) -> None:

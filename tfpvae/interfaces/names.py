@@ -1,0 +1,29 @@
+"""The names of every user-selectable variant, as plain tuples.
+
+The command line builds its ``choices`` from these, so that ``tfpvae --help``
+and argument errors answer without importing TensorFlow. Each tuple lists the
+names of one registry in registration order; ``tests/test_cli.py`` checks that
+they agree.
+
+Example:
+    >>> from tfpvae.interfaces.names import LIKELIHOODS
+    >>> LIKELIHOODS
+    ('bernoulli', 'beta', 'continuous_bernoulli')
+"""
+
+from __future__ import annotations
+
+#: :data:`tfpvae.components.likelihoods.LIKELIHOODS`
+LIKELIHOODS = ("bernoulli", "beta", "continuous_bernoulli")
+#: :data:`tfpvae.components.trunks.ARCHITECTURES`
+ARCHITECTURES = ("mlp", "conv")
+#: :data:`tfpvae.models.encoder.POSTERIORS`
+POSTERIORS = ("full", "diag")
+#: :data:`tfpvae.components.kl.KL_ATTACHMENTS`
+KL_ATTACHMENTS = ("add_loss", "regularizer")
+#: :data:`tfpvae.io.datasets.DATASETS`
+DATASETS = ("digits", "fashion_mnist", "mnist")
+#: :data:`tfpvae.training.distribute.STRATEGIES`
+STRATEGIES = ("default", "mirrored", "multiworker")
+#: :data:`tfpvae.components.precision.PRECISIONS`
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
