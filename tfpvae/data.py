@@ -7,6 +7,7 @@ into observations in the chosen likelihood's support.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -125,23 +126,29 @@ def class_names(name: str) -> tuple[str, ...]:
 
 
 def prepare(x: np.ndarray, likelihood: str = "beta", **options) -> np.ndarray:
-    """Scales uint8 images into the support of ``likelihood``.
+    """Turns uint8 images into observations in the support of ``likelihood``.
 
-    * ``"beta"`` and ``"continuous_bernoulli"``: the open interval (0, 1) by the
-      course's dequantisation ``x / 256 + 0.5 / 256``.
+    * ``"beta"``, ``"continuous_bernoulli"`` and ``"gaussian"``: the open interval
+      (0, 1). By default the course's fixed shift ``(x + 0.5) / 256``;
+      ``dequantize="uniform"`` gives ``(x + u) / 256`` with fresh ``u ~ U[0, 1)``
+      per pixel (seeded by ``seed``), whose bound is a bound on the 8-bit data
+      (see :mod:`tfpvae.dequantize`).
+    * ``"discretized_logistic"`` and ``"categorical"``: the levels themselves,
+      ``x`` as float32 integers 0..255 (no options).
     * ``"bernoulli"``: {0, 1}; ``binarize="threshold"`` (default, pixel/255 > 0.5)
       or ``binarize="sample"`` (a Bernoulli draw per pixel, with ``seed``).
 
     Args:
         x: uint8 images (integers in 0..255).
         likelihood: A registered likelihood name.
-        **options: Likelihood-specific options (``binarize``, ``seed``).
+        **options: Likelihood-specific options (``dequantize``, ``binarize``, ``seed``).
 
     Returns:
         float32 array of the same shape.
 
     Raises:
-        ValueError: If ``x`` is not integer pixel data in 0..255.
+        ValueError: If ``x`` is not integer pixel data in 0..255, or an option is
+            not one the likelihood takes.
     """
     x = np.asarray(x)
     if not (np.issubdtype(x.dtype, np.integer) and x.size and x.min() >= 0 and x.max() <= 255):
@@ -150,4 +157,13 @@ def prepare(x: np.ndarray, likelihood: str = "beta", **options) -> np.ndarray:
             f"got dtype {x.dtype}"
             + (f" with range [{x.min()}, {x.max()}]" if x.size else " (empty)")
         )
-    return get_likelihood(likelihood).preprocess(x, **options)
+    preprocess = get_likelihood(likelihood).preprocess
+    accepted = inspect.signature(preprocess).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+        unknown = sorted(set(options) - (set(accepted) - {"x"}))
+        if unknown:
+            takes = sorted(set(accepted) - {"x"}) or ["no options"]
+            raise ValueError(
+                f"the {likelihood} likelihood takes {', '.join(takes)}, not {', '.join(unknown)}"
+            )
+    return preprocess(x, **options)

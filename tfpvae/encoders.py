@@ -16,6 +16,7 @@ from tfpvae.architectures import ARCHITECTURES
 from tfpvae.config import VAEConfig
 from tfpvae.divergences import KL_ATTACHMENTS, KLTerm
 from tfpvae.fastpath import GaussianParams, diag_gaussian, full_gaussian
+from tfpvae.likelihoods import get_likelihood
 from tfpvae.precision import PRECISIONS
 from tfpvae.priors import check_prior, standard_normal_prior
 from tfpvae.registry import Registry
@@ -114,8 +115,12 @@ def build_encoder(
     attachment = KL_ATTACHMENTS.get(config.kl)(kl_term)
 
     inputs = tfk.Input(shape=config.input_shape, name="image")
+    unit_scale = get_likelihood(config.likelihood).data_space.unit_scale
     with PRECISIONS.get(config.precision).trunk_policy():
-        features = ARCHITECTURES.get(config.architecture).encode(inputs, config)
+        scaled = inputs  # the trunk sees values in [0, 1] (the levels 0..255 are divided)
+        if unit_scale != 1.0:
+            scaled = tfk.layers.Rescaling(unit_scale, name="to_unit_interval")(inputs)
+        features = ARCHITECTURES.get(config.architecture).encode(scaled, config)
     params = tfk.layers.Dense(
         posterior.params_size(config.latent_dim), dtype="float32", name="posterior_params"
     )(features)

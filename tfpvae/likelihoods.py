@@ -24,10 +24,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from tfpvae._backend import tf, tfd, tfk, tfpl
+from tfpvae.discrete import (
+    DiscretizedLogisticMixture,
+    IndependentCategorical,
+    categorical_fast_log_prob,
+)
+from tfpvae.pixelwise import PixelwiseDistributionLambda, Shape
+from tfpvae.pixelwise import split_params as _split_params
 from tfpvae.registry import Registry
 from tfpvae.special import lbeta_positive
-
-Shape = tuple[int, ...]
 
 #: Smallest Beta concentration. Keeps ``lbeta`` finite and the density integrable.
 MIN_CONCENTRATION = 1e-4
@@ -36,6 +41,10 @@ MIN_CONCENTRATION = 1e-4
 MAX_CONCENTRATION = 1e6
 #: Distance from {0, 1} to which Beta observations are clipped inside the loss.
 BETA_EPSILON = 1e-6
+#: Smallest scale of the Gaussian likelihood, in the data's units.
+MIN_GAUSSIAN_SCALE = 1e-3
+#: Largest scale of the Gaussian likelihood; only stops a diverging run.
+MAX_GAUSSIAN_SCALE = 1e4
 
 
 def positive_concentration(raw: tf.Tensor) -> tf.Tensor:
@@ -58,40 +67,6 @@ def positive_concentration(raw: tf.Tensor) -> tf.Tensor:
         A tensor of the same shape with values in ``[MIN_CONCENTRATION, MAX_CONCENTRATION]``.
     """
     return tf.minimum(tf.math.softplus(raw) + MIN_CONCENTRATION, MAX_CONCENTRATION)
-
-
-def _split_params(params: tf.Tensor, event_shape: Shape, per_pixel: int) -> list[tf.Tensor]:
-    """Reshapes ``[..., n * per_pixel]`` to ``per_pixel`` tensors of ``[..., *event_shape]``."""
-    params = tf.convert_to_tensor(params, name="params")
-    if params.shape.rank == 2:  # [batch, n]: a static target shape, which XLA needs
-        shape = [-1, *event_shape, per_pixel]
-    else:
-        batch_shape = tf.shape(params)[:-1]
-        shape = tf.concat([batch_shape, list(event_shape), [per_pixel]], axis=0)
-    return tf.unstack(tf.reshape(params, shape), axis=-1)
-
-
-class PixelwiseDistributionLambda(tfpl.DistributionLambda):
-    """A ``DistributionLambda`` over image-shaped events, built by the subclass's ``new``.
-
-    Subclasses define the static methods ``new(params, event_shape)`` and
-    ``params_size(event_shape)``, TFP's layer contract.
-
-    Args:
-        event_shape: The image shape, e.g. ``(28, 28)``.
-        convert_to_tensor_fn: How the output distribution becomes a tensor.
-        **kwargs: Passed to ``tfpl.DistributionLambda``.
-    """
-
-    def __init__(
-        self,
-        event_shape: Shape,
-        convert_to_tensor_fn: Callable = tfd.Distribution.sample,
-        **kwargs,
-    ) -> None:
-        event_shape = tuple(int(d) for d in event_shape)
-        new = type(self).new
-        super().__init__(lambda t: new(t, event_shape), convert_to_tensor_fn, **kwargs)
 
 
 class IndependentBeta(PixelwiseDistributionLambda):
@@ -134,6 +109,34 @@ class IndependentContinuousBernoulli(PixelwiseDistributionLambda):
         return math.prod(event_shape)
 
 
+class IndependentGaussian(PixelwiseDistributionLambda):
+    r"""An independent Normal per dimension, with a scale the decoder learns per pixel.
+
+    For continuous data that are not pixels (standardised features, say). Per
+    dimension the decoder emits a mean and a raw scale; the scale is
+    :math:`\sigma = \min(\operatorname{softplus}(s) + \sigma_{\min}, \sigma_{\max})`,
+    so a dimension that never varies cannot drive it to 0 (and the density to
+    :math:`+\infty`).
+    """
+
+    @staticmethod
+    def new(params: tf.Tensor, event_shape: Shape, name: str | None = None) -> tfd.Distribution:
+        """Builds the distribution from a mean and a raw scale per dimension."""
+        loc, raw_scale = _split_params(params, event_shape, per_pixel=2)
+        normal = tfd.Normal(loc=loc, scale=gaussian_scale(raw_scale))
+        return tfd.Independent(normal, reinterpreted_batch_ndims=len(event_shape), name=name)
+
+    @staticmethod
+    def params_size(event_shape: Shape) -> int:
+        """A mean and a scale per dimension."""
+        return 2 * math.prod(event_shape)
+
+
+def gaussian_scale(raw: tf.Tensor) -> tf.Tensor:
+    """Raw decoder outputs → Normal scales in ``[MIN_GAUSSIAN_SCALE, MAX_GAUSSIAN_SCALE]``."""
+    return tf.minimum(tf.math.softplus(raw) + MIN_GAUSSIAN_SCALE, MAX_GAUSSIAN_SCALE)
+
+
 @dataclass(frozen=True)
 class Support:
     """The set a likelihood's observations live in, for validation and clipping.
@@ -143,24 +146,31 @@ class Support:
         high: Upper end.
         open: Whether the ends are excluded (Beta needs ``(0, 1)``).
         binary: Whether only ``{0, 1}`` are meaningful observations.
+        integer: Whether observations are the integers from ``low`` to ``high``.
     """
 
     low: float = 0.0
     high: float = 1.0
     open: bool = False
     binary: bool = False
+    integer: bool = False
 
     def describe(self) -> str:
         """A short human-readable form, e.g. ``'(0, 1)'``."""
         if self.binary:
             return "{0, 1} (or probabilities in [0, 1])"
+        if self.integer:
+            return f"the integers {self.low:g}, {self.low + 1:g}, ..., {self.high:g}"
         left, right = ("(", ")") if self.open else ("[", "]")
         return f"{left}{self.low:g}, {self.high:g}{right}"
 
     def contains(self, x: np.ndarray) -> bool:
         """Whether every value of ``x`` lies in the support (``nan`` never does)."""
         x = np.asarray(x)
-        return x.size == 0 or self.contains_range(float(x.min()), float(x.max()))
+        if x.size == 0:
+            return True
+        in_range = self.contains_range(float(x.min()), float(x.max()))
+        return in_range and (not self.integer or bool(np.all(x == np.round(x))))
 
     def contains_range(self, low: float, high: float) -> bool:
         """Whether values whose minimum is ``low`` and maximum ``high`` lie in the support."""
@@ -193,9 +203,34 @@ def _bernoulli_fast_log_prob(params: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(x * params - tf.math.softplus(params), axis=-1)
 
 
-def _open_interval(x: np.ndarray, **_: object) -> np.ndarray:
-    """The course's dequantisation into (0, 1): ``x / 256 + 0.5 / 256``."""
-    return (x.astype(np.float32) / 256.0 + 0.5 / 256.0).astype(np.float32)
+def _gaussian_fast_log_prob(params: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
+    r"""Independent Normal log-density on flat ``[batch, pixels]`` data,
+    :math:`\sum_i -\tfrac12 ((x_i - \mu_i)/\sigma_i)^2 - \log \sigma_i - \tfrac12 \log 2\pi`."""
+    loc, raw_scale = _split_params(params, tuple(x.shape[1:]), per_pixel=2)
+    scale = gaussian_scale(raw_scale)
+    log_pdf = -0.5 * tf.square((x - loc) / scale) - tf.math.log(scale)
+    return tf.reduce_sum(log_pdf, axis=-1) - 0.5 * math.log(2 * math.pi) * float(x.shape[-1])
+
+
+def _open_interval(
+    x: np.ndarray, dequantize: str | None = None, seed: int | None = 0
+) -> np.ndarray:
+    r"""uint8 images → (0, 1): the course's fixed shift, or uniform dequantisation.
+
+    * ``dequantize=None`` (default): :math:`y = (x + \tfrac12) / 256`, the course's.
+    * ``dequantize="uniform"``: :math:`y = (x + u) / 256` with a fresh
+      :math:`u \sim U[0, 1)` per pixel (from ``seed``). Then
+      :math:`\mathbb{E}_u[\log p(y)] - D \log 256 \le \log P(x)`
+      (see :mod:`tfpvae.dequantize`).
+    """
+    from tfpvae.dequantize import DEQUANTIZERS
+
+    return DEQUANTIZERS.get(dequantize or "midpoint").apply(x, seed)
+
+
+def _levels(x: np.ndarray) -> np.ndarray:
+    """The 8-bit levels themselves, as float32 integers 0..255."""
+    return x.astype(np.float32)
 
 
 def _binarise(x: np.ndarray, binarize: str = "threshold", seed: int | None = 0) -> np.ndarray:
@@ -206,6 +241,48 @@ def _binarise(x: np.ndarray, binarize: str = "threshold", seed: int | None = 0) 
     if binarize == "sample":
         return (np.random.default_rng(seed).random(probs.shape) < probs).astype(np.float32)
     raise ValueError(f"binarize must be 'threshold' or 'sample', got {binarize!r}")
+
+
+@dataclass(frozen=True)
+class DataSpace:
+    r"""What a likelihood's observations are, and how its bound relates to the 8-bit images.
+
+    Attributes:
+        name: The observations, in words.
+        comparable: Whether the likelihood's bound, evaluated on data prepared
+            with ``prepare(..., dequantize=dequantize)``, bounds
+            :math:`\log P(x)` of the 8-bit images ``x``.
+        bound: Which number the comparable bits/dim is, for tables.
+        log_jacobian_per_dim: Added per dimension to a bound on the observations
+            to turn it into one on the 8-bit levels: :math:`-\log 256` for
+            :math:`y = (x + u)/256`, 0 for the levels themselves.
+        dequantize: The ``prepare`` option of the comparable evaluation.
+        unit_scale: Observations times this lie in [0, 1]: the encoder's input
+            scaling, and how samples are shown.
+    """
+
+    name: str
+    comparable: bool
+    bound: str
+    log_jacobian_per_dim: float = 0.0
+    dequantize: str | None = None
+    unit_scale: float = 1.0
+
+
+#: The 8-bit levels 0..255 themselves: the bound is one on log P(x) directly.
+LEVELS_SPACE = DataSpace(
+    "8-bit levels 0..255", True, "discrete log-likelihood (IWAE lower bound)", unit_scale=1 / 255
+)
+#: Pixels scaled into (0, 1): comparable after uniform dequantisation.
+UNIT_INTERVAL_SPACE = DataSpace(
+    "pixels / 256 in (0, 1)",
+    True,
+    "uniform-dequantised lower bound (IWAE)",
+    log_jacobian_per_dim=-math.log(256.0),
+    dequantize="uniform",
+)
+#: Binarised images: another data space, not comparable with the others.
+BINARISED_SPACE = DataSpace("binarised pixels {0, 1}", False, "binarised data, not comparable")
 
 
 @dataclass(frozen=True)
@@ -220,6 +297,8 @@ class Likelihood:
         description: One line for ``--help`` and the README.
         fast_log_prob: Optional ``(params, x) → [batch]`` log-prob in plain ops of
             flat ``x [batch, pixels]``, equal to ``layer.new(params, (pixels,)).log_prob(x)``.
+        data_space: What the observations are and how the bound compares across
+            likelihoods (see :class:`DataSpace`).
     """
 
     name: str
@@ -228,6 +307,7 @@ class Likelihood:
     preprocess: Callable[..., np.ndarray]
     description: str
     fast_log_prob: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None
+    data_space: DataSpace = UNIT_INTERVAL_SPACE
 
     def params_size(self, event_shape: Shape) -> int:
         """Numbers the decoder must emit per example."""
@@ -290,6 +370,7 @@ LIKELIHOODS.register(
         preprocess=_binarise,
         description="independent Bernoulli per pixel, for binarised images",
         fast_log_prob=_bernoulli_fast_log_prob,
+        data_space=BINARISED_SPACE,
     ),
 )
 LIKELIHOODS.register(
@@ -311,6 +392,41 @@ LIKELIHOODS.register(
         support=Support(open=True),
         preprocess=_open_interval,
         description="normalised continuous Bernoulli per pixel on [0, 1]",
+    ),
+)
+
+LIKELIHOODS.register(
+    "discretized_logistic",
+    Likelihood(
+        name="discretized_logistic",
+        layer=DiscretizedLogisticMixture,
+        support=Support(low=0.0, high=255.0, integer=True),
+        preprocess=_levels,
+        description="mixture of 5 discretised logistics per pixel on the levels 0..255",
+        data_space=LEVELS_SPACE,
+    ),
+)
+LIKELIHOODS.register(
+    "categorical",
+    Likelihood(
+        name="categorical",
+        layer=IndependentCategorical,
+        support=Support(low=0.0, high=255.0, integer=True),
+        preprocess=_levels,
+        description="256-way categorical per pixel on the levels 0..255",
+        fast_log_prob=categorical_fast_log_prob,
+        data_space=LEVELS_SPACE,
+    ),
+)
+LIKELIHOODS.register(
+    "gaussian",
+    Likelihood(
+        name="gaussian",
+        layer=IndependentGaussian,
+        support=Support(low=-math.inf, high=math.inf),
+        preprocess=_open_interval,
+        description="independent Normal per dimension with a learned scale, for continuous data",
+        fast_log_prob=_gaussian_fast_log_prob,
     ),
 )
 
