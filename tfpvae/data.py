@@ -11,10 +11,12 @@ import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from tfpvae._backend import tfk
+from tfpvae.idx import read_idx_split
 from tfpvae.likelihoods import get_likelihood
 from tfpvae.registry import Registry
 
@@ -74,6 +76,32 @@ def _keras_loader(module_name: str) -> Callable[[str | None], tuple[Split, Split
     return load
 
 
+#: The IDX files of an MNIST-layout folder, by split.
+IDX_SPLITS = ("train", "t10k")
+
+
+def _idx_folder(cache_dir: str | None, folder: str) -> Path:
+    """``<cache>/datasets/<folder>``, the cache being ``cache_dir`` or Keras's ``~/.keras``."""
+    return Path(cache_dir or Path.home() / ".keras") / "datasets" / folder
+
+
+def _mnist_loader(cache_dir: str | None) -> tuple[Split, Split]:
+    """MNIST: Keras's ``mnist.npz`` when cached (or downloadable), else the cache's IDX files.
+
+    Keras's loader wants ``datasets/mnist.npz`` and checks its hash against the
+    full download; a cache that holds the original IDX files in
+    ``datasets/mnist/`` instead (as the shared sample does) is read with
+    :func:`tfpvae.idx.read_idx_split`. A present ``mnist.npz`` always wins.
+    """
+    folder = _idx_folder(cache_dir, "mnist")
+    has_npz = (folder.parent / "mnist.npz").is_file()
+    has_idx = all((folder / f"{split}-images-idx3-ubyte.gz").is_file() for split in IDX_SPLITS)
+    if has_npz or not has_idx:
+        return _keras_loader("mnist")(cache_dir)
+    train, test = (read_idx_split(folder, split) for split in IDX_SPLITS)
+    return train, test
+
+
 def _load_digits(_cache_dir: str | None) -> tuple[Split, Split]:
     """scikit-learn's bundled 8×8 digits (values 0..16) as uint8 0..255, split 80/20."""
     from sklearn.datasets import load_digits
@@ -93,14 +121,16 @@ DATASETS.register("digits", Dataset(_load_digits, DIGIT_CLASSES, (8, 8)))
 DATASETS.register(
     "fashion_mnist", Dataset(_keras_loader("fashion_mnist"), FASHION_MNIST_CLASSES, (28, 28))
 )
-DATASETS.register("mnist", Dataset(_keras_loader("mnist"), DIGIT_CLASSES, (28, 28)))
+DATASETS.register("mnist", Dataset(_mnist_loader, DIGIT_CLASSES, (28, 28)))
 
 
 def load_dataset(name: str, cache_dir: str | os.PathLike | None = None) -> tuple[Split, Split]:
     """Loads a dataset as uint8 images and integer labels.
 
     Args:
-        name: ``"digits"`` (bundled, offline), ``"fashion_mnist"`` or ``"mnist"``.
+        name: ``"digits"`` (bundled, offline), ``"fashion_mnist"`` or ``"mnist"``
+            (read from the cache's ``datasets/mnist/`` IDX files when Keras's
+            ``mnist.npz`` is not cached there).
         cache_dir: Keras cache directory (the folder holding ``datasets/``). Defaults
             to ``$TFPVAE_KERAS_CACHE`` and then to Keras's own ``~/.keras``.
 
