@@ -29,6 +29,10 @@ import numpy as np
 from tfpvae.data import prepare
 from tfpvae.evaluate import iwae_bound
 
+#: Decoder parameters (floats) per decoder call of the evaluation: about 64 MB, so
+#: that a 256-way categorical over 28×28 pixels (200,704 per image) stays small.
+PARAMS_PER_CALL = 2**24
+
 
 @dataclass(frozen=True)
 class ComparisonRow:
@@ -86,7 +90,10 @@ def eight_bit_bound(
     if prepared is not None and prepared[0].shape == x.shape and np.array_equal(prepared[0], x):
         bound = prepared[1]
     else:
-        bound = iwae_bound(vae, x, k=k, seed=seed)
+        rows = max(1, PARAMS_PER_CALL // likelihood.params_size(pixels.shape[1:]))
+        chunk = min(k, rows)
+        batch = max(1, min(100, rows // chunk))
+        bound = iwae_bound(vae, x, k=k, batch_size=batch, chunk_size=chunk, seed=seed)
     n_dims = math.prod(pixels.shape[1:])
     per_image = -(bound + n_dims * space.log_jacobian_per_dim) / (n_dims * math.log(2.0))
     out["bits_per_dim_8bit"] = float(per_image.mean())
