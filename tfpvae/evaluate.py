@@ -82,7 +82,11 @@ def _per_image_draws(q: tfd.Distribution, n: int, keys: tf.Tensor) -> tf.Tensor:
 @tf.function(reduce_retracing=True)
 def _standard_normals(keys: tf.Tensor, shape: tf.Tensor) -> tf.Tensor:
     """``[batch, *shape]`` standard normals, row ``i`` from the stateless seed ``keys[i]``."""
-    return tf.vectorized_map(lambda key: tf.random.stateless_normal(shape, seed=key), keys)
+    return tf.map_fn(
+        lambda key: tf.random.stateless_normal(shape, seed=key),
+        keys,
+        fn_output_signature=tf.float32,
+    )
 
 
 def _image_keys(seed: int, start: int, batch: int, stream: int) -> tf.Tensor:
