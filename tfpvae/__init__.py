@@ -7,6 +7,7 @@ from tfpvae._backend import tfd, tfk, tfpl
 from tfpvae.autoencoder import Autoencoder, build_autoencoder
 from tfpvae.callbacks import KLWarmUp, TqdmProgress
 from tfpvae.checkpoints import Checkpoints
+from tfpvae.comparison import ComparisonRow, comparison_rows, eight_bit_bound
 from tfpvae.config import VAEConfig
 from tfpvae.data import DATASETS, DatasetUnavailableError, class_names, load_dataset, prepare
 from tfpvae.decoders import build_decoder
@@ -15,7 +16,7 @@ from tfpvae.divergences import KL_ATTACHMENTS, KLTerm, monte_carlo_kl
 from tfpvae.encoders import POSTERIORS, build_encoder
 from tfpvae.evaluate import ELBOTerms, bits_per_dim, elbo, held_out_metrics, iwae_bound
 from tfpvae.faults import NonFiniteGuard, TrainingFault, TrainingFaultError
-from tfpvae.likelihoods import LIKELIHOODS, Likelihood, get_likelihood
+from tfpvae.likelihoods import LIKELIHOODS, DataSpace, Likelihood, get_likelihood
 from tfpvae.model import VAE, build_vae, build_vae_from_config
 from tfpvae.pipeline import array_dataset
 from tfpvae.precision import PRECISIONS
@@ -37,6 +38,8 @@ __all__ = [
     "VAE",
     "Autoencoder",
     "Checkpoints",
+    "ComparisonRow",
+    "DataSpace",
     "DatasetUnavailableError",
     "ELBOTerms",
     "KLTerm",
@@ -59,6 +62,8 @@ __all__ = [
     "build_vae",
     "build_vae_from_config",
     "class_names",
+    "comparison_rows",
+    "eight_bit_bound",
     "elbo",
     "get_likelihood",
     "held_out_metrics",
