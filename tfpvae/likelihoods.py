@@ -11,6 +11,13 @@ Parameters are laid out pixel-major: ``params`` reshapes to
 ``batch + event_shape + [params_per_pixel]``, which is what both a Dense layer and
 a flattened ``Conv2DTranspose`` output give.
 
+Registered: ``bernoulli`` (binarised images), ``beta``, ``continuous_bernoulli``
+and ``gaussian`` (densities on pixels scaled into (0, 1), or any continuous data
+for the Gaussian), and ``discretized_logistic`` and ``categorical`` (masses on the
+8-bit levels 0..255, :mod:`tfpvae.discrete`). Each entry's :class:`DataSpace` says
+which data it models and how its bound compares with the others'
+(:mod:`tfpvae.comparison`, ``docs/likelihoods.md``).
+
 Adding a likelihood is one :class:`Likelihood` registered in :data:`LIKELIHOODS`
 plus its tests.
 """

@@ -150,7 +150,7 @@ def likelihood_study(
     k: int | None = None,
     limit: int | None = None,
     n_test: int | None = None,
-    batch_size: int = 128,
+    batch_size: int = 32,
     seed: int = 0,
     **vae_kwargs,
 ) -> LikelihoodStudy:
@@ -164,7 +164,7 @@ def likelihood_study(
     Args:
         dataset: A registered dataset; falls back to the digits when unavailable.
         likelihoods: Names; default every registered likelihood.
-        epochs: Default: 1 on the smoke budget, else 4.
+        epochs: Default: 1 on the smoke budget, else 3.
         k: Importance samples; default: 3 on the smoke budget, else 10.
         limit: Training images (and at most as many test images) per model;
             default: 128 on the smoke budget, else 1,500, which keeps the
@@ -176,7 +176,7 @@ def likelihood_study(
             one hidden layer of 64, exact KL), the same for every likelihood.
     """
     smoke = budget().smoke
-    epochs = epochs or (1 if smoke else 4)
+    epochs = epochs or (1 if smoke else 3)
     k = k or (3 if smoke else 10)
     limit = limit or (128 if smoke else 1500)
     n_test = n_test or (32 if smoke else 400)
@@ -206,7 +206,7 @@ def likelihood_study(
     return LikelihoodStudy(dataset, models, rows, len(data.x_train), len(pixels), epochs)
 
 
-def prior_samples(models: dict[str, VAE], n: int = 8, seed: int = 1) -> dict[str, np.ndarray]:
+def prior_samples(models: dict[str, VAE], n: int = 6, seed: int = 1) -> dict[str, np.ndarray]:
     """One draw from p(x|z) for each of ``n`` prior draws z, per model, scaled to [0, 1]."""
     out = {}
     for name, vae in models.items():
