@@ -31,10 +31,23 @@ from dataclasses import dataclass
 import numpy as np
 
 from tfpvae._backend import tf, tfd, tfk, tfpl
+from tfpvae.dataspace import (
+    BINARISED_SPACE,
+    LEVELS_SPACE,
+    UNIT_INTERVAL_SPACE,
+    DataSpace,
+)
 from tfpvae.discrete import (
     DiscretizedLogisticMixture,
     IndependentCategorical,
     categorical_fast_log_prob,
+)
+from tfpvae.gaussian import (
+    MAX_GAUSSIAN_SCALE,
+    MIN_GAUSSIAN_SCALE,
+    IndependentGaussian,
+    gaussian_fast_log_prob,
+    gaussian_scale,
 )
 from tfpvae.pixelwise import PixelwiseDistributionLambda, Shape
 from tfpvae.pixelwise import split_params as _split_params
@@ -48,10 +61,6 @@ MIN_CONCENTRATION = 1e-4
 MAX_CONCENTRATION = 1e6
 #: Distance from {0, 1} to which Beta observations are clipped inside the loss.
 BETA_EPSILON = 1e-6
-#: Smallest scale of the Gaussian likelihood, in the data's units.
-MIN_GAUSSIAN_SCALE = 1e-3
-#: Largest scale of the Gaussian likelihood; only stops a diverging run.
-MAX_GAUSSIAN_SCALE = 1e4
 
 
 def positive_concentration(raw: tf.Tensor) -> tf.Tensor:
@@ -114,34 +123,6 @@ class IndependentContinuousBernoulli(PixelwiseDistributionLambda):
     def params_size(event_shape: Shape) -> int:
         """One logit per pixel."""
         return math.prod(event_shape)
-
-
-class IndependentGaussian(PixelwiseDistributionLambda):
-    r"""An independent Normal per dimension, with a scale the decoder learns per pixel.
-
-    For continuous data that are not pixels (standardised features, say). Per
-    dimension the decoder emits a mean and a raw scale; the scale is
-    :math:`\sigma = \min(\operatorname{softplus}(s) + \sigma_{\min}, \sigma_{\max})`,
-    so a dimension that never varies cannot drive it to 0 (and the density to
-    :math:`+\infty`).
-    """
-
-    @staticmethod
-    def new(params: tf.Tensor, event_shape: Shape, name: str | None = None) -> tfd.Distribution:
-        """Builds the distribution from a mean and a raw scale per dimension."""
-        loc, raw_scale = _split_params(params, event_shape, per_pixel=2)
-        normal = tfd.Normal(loc=loc, scale=gaussian_scale(raw_scale))
-        return tfd.Independent(normal, reinterpreted_batch_ndims=len(event_shape), name=name)
-
-    @staticmethod
-    def params_size(event_shape: Shape) -> int:
-        """A mean and a scale per dimension."""
-        return 2 * math.prod(event_shape)
-
-
-def gaussian_scale(raw: tf.Tensor) -> tf.Tensor:
-    """Raw decoder outputs → Normal scales in ``[MIN_GAUSSIAN_SCALE, MAX_GAUSSIAN_SCALE]``."""
-    return tf.minimum(tf.math.softplus(raw) + MIN_GAUSSIAN_SCALE, MAX_GAUSSIAN_SCALE)
 
 
 @dataclass(frozen=True)
@@ -210,15 +191,6 @@ def _bernoulli_fast_log_prob(params: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(x * params - tf.math.softplus(params), axis=-1)
 
 
-def _gaussian_fast_log_prob(params: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
-    r"""Independent Normal log-density on flat ``[batch, pixels]`` data,
-    :math:`\sum_i -\tfrac12 ((x_i - \mu_i)/\sigma_i)^2 - \log \sigma_i - \tfrac12 \log 2\pi`."""
-    loc, raw_scale = _split_params(params, tuple(x.shape[1:]), per_pixel=2)
-    scale = gaussian_scale(raw_scale)
-    log_pdf = -0.5 * tf.square((x - loc) / scale) - tf.math.log(scale)
-    return tf.reduce_sum(log_pdf, axis=-1) - 0.5 * math.log(2 * math.pi) * float(x.shape[-1])
-
-
 def _open_interval(
     x: np.ndarray, dequantize: str | None = None, seed: int | None = 0
 ) -> np.ndarray:
@@ -248,48 +220,6 @@ def _binarise(x: np.ndarray, binarize: str = "threshold", seed: int | None = 0) 
     if binarize == "sample":
         return (np.random.default_rng(seed).random(probs.shape) < probs).astype(np.float32)
     raise ValueError(f"binarize must be 'threshold' or 'sample', got {binarize!r}")
-
-
-@dataclass(frozen=True)
-class DataSpace:
-    r"""What a likelihood's observations are, and how its bound relates to the 8-bit images.
-
-    Attributes:
-        name: The observations, in words.
-        comparable: Whether the likelihood's bound, evaluated on data prepared
-            with ``prepare(..., dequantize=dequantize)``, bounds
-            :math:`\log P(x)` of the 8-bit images ``x``.
-        bound: Which number the comparable bits/dim is, for tables.
-        log_jacobian_per_dim: Added per dimension to a bound on the observations
-            to turn it into one on the 8-bit levels: :math:`-\log 256` for
-            :math:`y = (x + u)/256`, 0 for the levels themselves.
-        dequantize: The ``prepare`` option of the comparable evaluation.
-        unit_scale: Observations times this lie in [0, 1]: the encoder's input
-            scaling, and how samples are shown.
-    """
-
-    name: str
-    comparable: bool
-    bound: str
-    log_jacobian_per_dim: float = 0.0
-    dequantize: str | None = None
-    unit_scale: float = 1.0
-
-
-#: The 8-bit levels 0..255 themselves: the bound is one on log P(x) directly.
-LEVELS_SPACE = DataSpace(
-    "8-bit levels 0..255", True, "discrete log-likelihood (IWAE lower bound)", unit_scale=1 / 255
-)
-#: Pixels scaled into (0, 1): comparable after uniform dequantisation.
-UNIT_INTERVAL_SPACE = DataSpace(
-    "pixels / 256 in (0, 1)",
-    True,
-    "uniform-dequantised lower bound (IWAE)",
-    log_jacobian_per_dim=-math.log(256.0),
-    dequantize="uniform",
-)
-#: Binarised images: another data space, not comparable with the others.
-BINARISED_SPACE = DataSpace("binarised pixels {0, 1}", False, "binarised data, not comparable")
 
 
 @dataclass(frozen=True)
@@ -433,7 +363,7 @@ LIKELIHOODS.register(
         support=Support(low=-math.inf, high=math.inf),
         preprocess=_open_interval,
         description="independent Normal per dimension with a learned scale, for continuous data",
-        fast_log_prob=_gaussian_fast_log_prob,
+        fast_log_prob=gaussian_fast_log_prob,
     ),
 )
 
@@ -441,3 +371,23 @@ LIKELIHOODS.register(
 def get_likelihood(name: str) -> Likelihood:
     """Looks up a likelihood by name; unknown names raise ``ValueError``."""
     return LIKELIHOODS.get(name)
+
+
+__all__ = [
+    "BINARISED_SPACE",
+    "LEVELS_SPACE",
+    "LIKELIHOODS",
+    "MAX_GAUSSIAN_SCALE",
+    "MIN_GAUSSIAN_SCALE",
+    "UNIT_INTERVAL_SPACE",
+    "DataSpace",
+    "IndependentBeta",
+    "IndependentContinuousBernoulli",
+    "IndependentGaussian",
+    "Likelihood",
+    "PixelwiseDistributionLambda",
+    "Support",
+    "gaussian_scale",
+    "get_likelihood",
+    "positive_concentration",
+]
