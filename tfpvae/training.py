@@ -251,11 +251,13 @@ def fit(
     progress: bool = True,
     initial_epoch: int = 0,
     checkpoints: Checkpoints | None = None,
+    validate: bool = True,
 ) -> dict[str, list[float]]:
     """Trains ``vae`` on ``data`` from ``initial_epoch`` to ``settings.epochs``.
 
     Appends one row per epoch to ``out/history.csv`` if ``out`` is given, and
     writes a checkpoint after every finite epoch if ``checkpoints`` is given.
+    With ``validate`` (default) the test split is scored after every epoch.
 
     Raises:
         TrainingFaultError: If a step went non-finite (the weights are those of
@@ -277,7 +279,7 @@ def fit(
             **_training_data(vae, data, settings, initial_epoch),
             epochs=settings.epochs,
             initial_epoch=initial_epoch,
-            validation_data=(data.x_test, data.x_test),
+            validation_data=(data.x_test, data.x_test) if validate else None,
             callbacks=callbacks,
             verbose=0,
         )
