@@ -32,6 +32,11 @@ collect_ignore = ["mirrored_check.py"]
 needs_fashion_sample = pytest.mark.skipif(
     not HAS_FASHION_SAMPLE, reason=f"Fashion-MNIST sample not present at {SHARED_CACHE}"
 )
+#: The real 8,000-image MNIST sample as gzipped IDX files (no mnist.npz).
+HAS_MNIST_SAMPLE = (SHARED_CACHE / "datasets" / "mnist").is_dir()
+needs_mnist_sample = pytest.mark.skipif(
+    not HAS_MNIST_SAMPLE, reason=f"MNIST sample not present at {SHARED_CACHE}"
+)
 
 
 @pytest.fixture(autouse=True)

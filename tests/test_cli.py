@@ -44,8 +44,11 @@ def test_train_evaluate_plot_round_trip(tmp_path, capsys) -> None:
     assert metrics["iwae_k"] == 5 and metrics["n_images"] == 300
 
     assert main(["evaluate", str(out), "--k", "7"]) == 0
-    assert "IWAE k=7" in capsys.readouterr().out
-    assert json.loads((out / "metrics.json").read_text())["iwae_k"] == 7
+    printed = capsys.readouterr().out
+    assert "IWAE k=7" in printed and "bits/dim of the 8-bit images" in printed
+    assert "uniform-dequantised lower bound (IWAE), k=7" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["iwae_k"] == 7 and 0 < metrics["bits_per_dim_8bit"] < 8
     (out / "figures" / "manifold.png").unlink()
     assert main(["plot", str(out)]) == 0
     assert (out / "figures" / "manifold.png").is_file()
@@ -135,7 +138,7 @@ def test_every_train_flag_reaches_its_field(tmp_path) -> None:
          "--kl-samples", "5", "--epochs", "4", "--batch-size", "7", "--learning-rate", "0.02",
          "--seed", "9", "--warmup-epochs", "2", "--k", "11", "--limit", "50", "--deterministic",
          "--strategy", "mirrored", "--precision", "mixed_bfloat16", "--tensorboard", "tb",
-         "--tensorboard-images-every", "3", "--out", "o"]
+         "--tensorboard-images-every", "3", "--dequantize", "uniform", "--out", "o"]
     )  # fmt: skip
     config, settings = resolve_train_options(args)
     assert (config.likelihood, config.latent_dim, config.hidden_units) == (
@@ -146,7 +149,7 @@ def test_every_train_flag_reaches_its_field(tmp_path) -> None:
     assert config.learning_rate == 0.02 and config.input_shape == (8, 8)
     assert (settings.dataset, settings.cache_dir, settings.epochs) == ("digits", str(tmp_path), 4)
     assert (settings.batch_size, settings.seed, settings.warmup_epochs) == (7, 9, 2)
-    assert (settings.eval_k, settings.limit) == (11, 50)
+    assert (settings.eval_k, settings.limit, settings.dequantize) == (11, 50, "uniform")
     assert (settings.deterministic, settings.strategy, config.precision) == (
         True, "mirrored", "mixed_bfloat16"
     )  # fmt: skip

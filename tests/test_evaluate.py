@@ -10,7 +10,14 @@ import pytest
 
 import tfpvae
 from tfpvae._backend import tf, tfd, tfk, tfpl
-from tfpvae.evaluation.bounds import bits_per_dim, elbo, held_out_metrics, iwae_bound
+from tfpvae.evaluation.bounds import (
+    _image_keys,
+    _per_image_draws,
+    bits_per_dim,
+    elbo,
+    held_out_metrics,
+    iwae_bound,
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,12 +53,33 @@ def test_iwae_does_not_decrease_with_k(trained) -> None:
 
 def test_results_do_not_depend_on_batching(trained) -> None:
     vae, x = trained
-    a = iwae_bound(vae, x[:40], k=30, batch_size=40, chunk_size=30, seed=3)
-    b = elbo(vae, x[:40], n_samples=4, batch_size=7, seed=3)
-    c = elbo(vae, x[:40], n_samples=4, batch_size=7, seed=3)
-    np.testing.assert_array_equal(b.elbo, c.elbo)  # seeded draws are reproducible
-    assert a.shape == (40,) and np.all(np.isfinite(a))
-    np.testing.assert_allclose(b.elbo, -(b.rate + b.distortion), rtol=1e-6)
+    x = x[:21]
+    small = elbo(vae, x, n_samples=4, batch_size=7, seed=3)
+    large = elbo(vae, x, n_samples=4, batch_size=64, seed=3)
+    for name in ("elbo", "rate", "distortion"):
+        np.testing.assert_allclose(getattr(small, name), getattr(large, name), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(small.elbo, -(small.rate + small.distortion), rtol=1e-6)
+    a = iwae_bound(vae, x, k=30, batch_size=7, chunk_size=30, seed=3)
+    b = iwae_bound(vae, x, k=30, batch_size=64, chunk_size=7, seed=3)
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
+    other_seed = iwae_bound(vae, x, k=30, batch_size=64, seed=4)
+    assert np.abs(other_seed - b).max() > 1e-3  # the draws do depend on the seed
+
+
+@pytest.mark.parametrize("family", ["normal", "laplace"])
+def test_per_image_draws_follow_each_posterior_whatever_the_batch(family) -> None:
+    loc = tf.constant([[0.0, 1.0], [2.0, -1.0], [5.0, 0.5]])
+    scale = tf.constant([[1.0, 0.5], [2.0, 0.1], [0.3, 3.0]])
+    make = {"normal": tfd.Normal, "laplace": tfd.Laplace}[family]  # affine map, or the fallback
+    q = tfd.Independent(make(loc, scale), 1)
+    keys = _image_keys(seed=9, start=0, batch=3, stream=0)
+    draws = _per_image_draws(q, 4000, keys).numpy()  # [4000, 3, 2]
+    alone = _per_image_draws(q[1:2], 4000, keys[1:2]).numpy()  # image 1 in a batch of its own
+    np.testing.assert_allclose(alone[:, 0], draws[:, 1], rtol=1e-6)
+    std = q.distribution.stddev().numpy()
+    se = std / math.sqrt(len(draws))
+    assert np.all(np.abs(draws.mean(0) - loc.numpy()) < 4 * se)
+    assert np.all(np.abs(draws.std(0) / std - 1.0) < 0.1)
 
 
 def linear_gaussian_model(latent_dim: int = 2, data_dim: int = 5, noise: float = 0.5, seed=0):

@@ -19,7 +19,7 @@ def test_unknown_name_lists_known_names() -> None:
 @pytest.mark.parametrize(
     ("field", "value", "names"),
     [
-        ("likelihood", "gaussian", "bernoulli, beta, continuous_bernoulli"),
+        ("likelihood", "poisson", "bernoulli, beta, continuous_bernoulli, discretized_logistic"),
         ("kl", "analytic", "add_loss, regularizer"),
         ("architecture", "resnet", "mlp, conv"),
         ("posterior", "flow", "full, diag"),

@@ -20,6 +20,7 @@ def test_smoke_mode_follows_the_environment(monkeypatch, env, smoke) -> None:
     assert tutorial.smoke_mode() is smoke
     assert tutorial.budget().smoke is smoke
     assert tutorial.budget().epochs < 5 if smoke else tutorial.budget().epochs >= 20
+    assert tutorial.study_datasets() == (("mnist",) if smoke else ("mnist", "fashion_mnist"))
 
 
 def test_falls_back_to_digits_and_says_so(monkeypatch, tmp_path, capsys) -> None:

@@ -8,8 +8,8 @@ importing only from the ones before it (``tests/test_layout.py`` checks this):
 * ``config``: :class:`VAEConfig`;
 * ``training``: pipeline, checks, fault guard, callbacks, CPU/XLA tuning;
 * ``models``: :class:`VAE`, its builders, serving, the autoencoder baseline;
-* ``evaluation``: held-out bounds, diagnostics, figures (``tfpvae.evaluation.plots``);
 * ``io``: datasets, sources, saving;
+* ``evaluation``: held-out bounds, comparisons, diagnostics, figures (``tfpvae.evaluation.plots``);
 * ``interfaces``: the CLI, whole training runs, notebook helpers.
 
 Importing the package is cheap: each public name is imported from its module on
@@ -34,6 +34,10 @@ _EXPORTS: dict[str, str] = {
     "monte_carlo_kl": "tfpvae.components.kl",
     "LIKELIHOODS": "tfpvae.components.likelihoods",
     "Likelihood": "tfpvae.components.likelihoods",
+    "DataSpace": "tfpvae.components.dataspace",
+    "ComparisonRow": "tfpvae.evaluation.comparison",
+    "comparison_rows": "tfpvae.evaluation.comparison",
+    "eight_bit_bound": "tfpvae.evaluation.comparison",
     "get_likelihood": "tfpvae.components.likelihoods",
     "POSTERIORS": "tfpvae.components.posteriors",
     "PRECISIONS": "tfpvae.components.precision",
@@ -81,6 +85,7 @@ _EXPORTS: dict[str, str] = {
 
 if TYPE_CHECKING:
     from tfpvae._backend import tfd, tfk, tfpl
+    from tfpvae.components.dataspace import DataSpace
     from tfpvae.components.kl import KL_ATTACHMENTS, KLTerm, monte_carlo_kl
     from tfpvae.components.likelihoods import LIKELIHOODS, Likelihood, get_likelihood
     from tfpvae.components.posteriors import POSTERIORS
@@ -88,6 +93,7 @@ if TYPE_CHECKING:
     from tfpvae.components.priors import standard_normal_prior
     from tfpvae.config import VAEConfig
     from tfpvae.evaluation.bounds import ELBOTerms, bits_per_dim, elbo, held_out_metrics, iwae_bound
+    from tfpvae.evaluation.comparison import ComparisonRow, comparison_rows, eight_bit_bound
     from tfpvae.interfaces.run import TrainSettings, run_training
     from tfpvae.io.datasets import (
         DATASETS,
@@ -131,6 +137,8 @@ __all__ = [
     "VAE",
     "Autoencoder",
     "Checkpoints",
+    "ComparisonRow",
+    "DataSpace",
     "DatasetUnavailableError",
     "ELBOTerms",
     "KLTerm",
@@ -155,6 +163,8 @@ __all__ = [
     "build_vae",
     "build_vae_from_config",
     "class_names",
+    "comparison_rows",
+    "eight_bit_bound",
     "elbo",
     "get_likelihood",
     "held_out_metrics",

@@ -27,7 +27,8 @@ class VAEConfig:
         hidden_units: Dense widths of the encoder; the decoder mirrors them. The
             course's encoder narrows 256 → 64.
         input_shape: Image shape, also the decoder's event shape. 28×28 for
-            (Fashion-)MNIST, 8×8 for the digits.
+            (Fashion-)MNIST, 8×8 for the digits; ``(n,)`` for a vector of n
+            features (``architecture="mlp"`` only).
         architecture: ``"mlp"`` (the course) or ``"conv"`` (the Keras conv VAE).
         posterior: ``"full"`` (MultivariateNormalTriL, the course) or ``"diag"``.
         kl: ``"add_loss"`` (KLDivergenceAddLoss, the course) or ``"regularizer"``.
@@ -75,7 +76,7 @@ class VAEConfig:
         """Checks every field; raises ``ValueError`` naming the field and the fix."""
         LIKELIHOODS.get(self.likelihood)
         PRECISIONS.get(self.precision)
-        ARCHITECTURES.get(self.architecture)
+        architecture = ARCHITECTURES.get(self.architecture)
         POSTERIORS.get(self.posterior)
         KL_ATTACHMENTS.get(self.kl)
         OBJECTIVES.get(self.objective)
@@ -85,10 +86,15 @@ class VAEConfig:
         _int_tuple("hidden_units", self.hidden_units, allow_empty=self.architecture == "mlp")
         _int_tuple("input_shape", self.input_shape)
         _int_tuple("conv_filters", self.conv_filters)
-        if len(self.input_shape) not in (2, 3):
+        if len(self.input_shape) not in architecture.input_ranks:
+            shapes = {1: "(features,)", 2: "(height, width)", 3: "(height, width, channels)"}
+            allowed = " or ".join(shapes[r] for r in architecture.input_ranks)
+            hint = ""
+            if len(self.input_shape) == 1:
+                hint = "; a vector of features needs architecture='mlp'"
             raise ValueError(
-                f"input_shape must be (height, width) or (height, width, channels), "
-                f"got {self.input_shape}"
+                f"input_shape for architecture={self.architecture!r} must be {allowed}, "
+                f"got {self.input_shape}{hint}"
             )
         for flag in ("use_exact_kl", "fast_path"):
             if not isinstance(getattr(self, flag), bool):

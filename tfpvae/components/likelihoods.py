@@ -11,6 +11,13 @@ Parameters are laid out pixel-major: ``params`` reshapes to
 ``batch + event_shape + [params_per_pixel]``, which is what both a Dense layer and
 a flattened ``Conv2DTranspose`` output give.
 
+Registered: ``bernoulli`` (binarised images), ``beta``, ``continuous_bernoulli``
+and ``gaussian`` (densities on pixels scaled into (0, 1), or any continuous data
+for the Gaussian), and ``discretized_logistic`` and ``categorical`` (masses on the
+8-bit levels 0..255, :mod:`tfpvae.components.discrete`). Each entry's :class:`DataSpace` says
+which data it models and how its bound compares with the others'
+(:mod:`tfpvae.evaluation.comparison`, ``docs/likelihoods.md``).
+
 Adding a likelihood is one :class:`Likelihood` registered in :data:`LIKELIHOODS`
 plus its tests.
 """
@@ -25,10 +32,28 @@ from typing import Any
 import numpy as np
 
 from tfpvae._backend import tf, tfd, tfk, tfpl
+from tfpvae.components.dataspace import (
+    BINARISED_SPACE,
+    LEVELS_SPACE,
+    UNIT_INTERVAL_SPACE,
+    DataSpace,
+)
+from tfpvae.components.discrete import (
+    DiscretizedLogisticMixture,
+    IndependentCategorical,
+    categorical_fast_log_prob,
+)
+from tfpvae.components.gaussian import (
+    MAX_GAUSSIAN_SCALE,
+    MIN_GAUSSIAN_SCALE,
+    IndependentGaussian,
+    gaussian_fast_log_prob,
+    gaussian_scale,
+)
+from tfpvae.components.pixelwise import PixelwiseDistributionLambda, Shape
+from tfpvae.components.pixelwise import split_params as _split_params
 from tfpvae.components.special import lbeta_positive
 from tfpvae.registry import Registry
-
-Shape = tuple[int, ...]
 
 #: Smallest Beta concentration. Keeps ``lbeta`` finite and the density integrable.
 MIN_CONCENTRATION = 1e-4
@@ -59,40 +84,6 @@ def positive_concentration(raw: tf.Tensor) -> tf.Tensor:
         A tensor of the same shape with values in ``[MIN_CONCENTRATION, MAX_CONCENTRATION]``.
     """
     return tf.minimum(tf.math.softplus(raw) + MIN_CONCENTRATION, MAX_CONCENTRATION)
-
-
-def _split_params(params: tf.Tensor, event_shape: Shape, per_pixel: int) -> list[tf.Tensor]:
-    """Reshapes ``[..., n * per_pixel]`` to ``per_pixel`` tensors of ``[..., *event_shape]``."""
-    params = tf.convert_to_tensor(params, name="params")
-    if params.shape.rank == 2:  # [batch, n]: a static target shape, which XLA needs
-        shape = [-1, *event_shape, per_pixel]
-    else:
-        batch_shape = tf.shape(params)[:-1]
-        shape = tf.concat([batch_shape, list(event_shape), [per_pixel]], axis=0)
-    return tf.unstack(tf.reshape(params, shape), axis=-1)
-
-
-class PixelwiseDistributionLambda(tfpl.DistributionLambda):
-    """A ``DistributionLambda`` over image-shaped events, built by the subclass's ``new``.
-
-    Subclasses define the static methods ``new(params, event_shape)`` and
-    ``params_size(event_shape)``, TFP's layer contract.
-
-    Args:
-        event_shape: The image shape, e.g. ``(28, 28)``.
-        convert_to_tensor_fn: How the output distribution becomes a tensor.
-        **kwargs: Passed to ``tfpl.DistributionLambda``.
-    """
-
-    def __init__(
-        self,
-        event_shape: Shape,
-        convert_to_tensor_fn: Callable = tfd.Distribution.sample,
-        **kwargs,
-    ) -> None:
-        event_shape = tuple(int(d) for d in event_shape)
-        new = type(self).new
-        super().__init__(lambda t: new(t, event_shape), convert_to_tensor_fn, **kwargs)
 
 
 class IndependentBeta(PixelwiseDistributionLambda):
@@ -144,24 +135,31 @@ class Support:
         high: Upper end.
         open: Whether the ends are excluded (Beta needs ``(0, 1)``).
         binary: Whether only ``{0, 1}`` are meaningful observations.
+        integer: Whether observations are the integers from ``low`` to ``high``.
     """
 
     low: float = 0.0
     high: float = 1.0
     open: bool = False
     binary: bool = False
+    integer: bool = False
 
     def describe(self) -> str:
         """A short human-readable form, e.g. ``'(0, 1)'``."""
         if self.binary:
             return "{0, 1} (or probabilities in [0, 1])"
+        if self.integer:
+            return f"the integers {self.low:g}, {self.low + 1:g}, ..., {self.high:g}"
         left, right = ("(", ")") if self.open else ("[", "]")
         return f"{left}{self.low:g}, {self.high:g}{right}"
 
     def contains(self, x: np.ndarray) -> bool:
         """Whether every value of ``x`` lies in the support (``nan`` never does)."""
         x = np.asarray(x)
-        return x.size == 0 or self.contains_range(float(x.min()), float(x.max()))
+        if x.size == 0:
+            return True
+        in_range = self.contains_range(float(x.min()), float(x.max()))
+        return in_range and (not self.integer or bool(np.all(x == np.round(x))))
 
     def contains_range(self, low: float, high: float) -> bool:
         """Whether values whose minimum is ``low`` and maximum ``high`` lie in the support."""
@@ -194,9 +192,25 @@ def _bernoulli_fast_log_prob(params: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(x * params - tf.math.softplus(params), axis=-1)
 
 
-def _open_interval(x: np.ndarray, **_: object) -> np.ndarray:
-    """The course's dequantisation into (0, 1): ``x / 256 + 0.5 / 256``."""
-    return (x.astype(np.float32) / 256.0 + 0.5 / 256.0).astype(np.float32)
+def _open_interval(
+    x: np.ndarray, dequantize: str | None = None, seed: int | None = 0
+) -> np.ndarray:
+    r"""uint8 images → (0, 1): the course's fixed shift, or uniform dequantisation.
+
+    * ``dequantize=None`` (default): :math:`y = (x + \tfrac12) / 256`, the course's.
+    * ``dequantize="uniform"``: :math:`y = (x + u) / 256` with a fresh
+      :math:`u \sim U[0, 1)` per pixel (from ``seed``). Then
+      :math:`\mathbb{E}_u[\log p(y)] - D \log 256 \le \log P(x)`
+      (see :mod:`tfpvae.training.dequantize`).
+    """
+    from tfpvae.training.dequantize import DEQUANTIZERS
+
+    return DEQUANTIZERS.get(dequantize or "midpoint").apply(x, seed)
+
+
+def _levels(x: np.ndarray) -> np.ndarray:
+    """The 8-bit levels themselves, as float32 integers 0..255."""
+    return x.astype(np.float32)
 
 
 def _binarise(x: np.ndarray, binarize: str = "threshold", seed: int | None = 0) -> np.ndarray:
@@ -221,6 +235,8 @@ class Likelihood:
         description: One line for ``--help`` and the README.
         fast_log_prob: Optional ``(params, x) → [batch]`` log-prob in plain ops of
             flat ``x [batch, pixels]``, equal to ``layer.new(params, (pixels,)).log_prob(x)``.
+        data_space: What the observations are and how the bound compares across
+            likelihoods (see :class:`DataSpace`).
     """
 
     name: str
@@ -229,6 +245,7 @@ class Likelihood:
     preprocess: Callable[..., np.ndarray]
     description: str
     fast_log_prob: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None
+    data_space: DataSpace = UNIT_INTERVAL_SPACE
 
     def params_size(self, event_shape: Shape) -> int:
         """Numbers the decoder must emit per example."""
@@ -291,6 +308,7 @@ LIKELIHOODS.register(
         preprocess=_binarise,
         description="independent Bernoulli per pixel, for binarised images",
         fast_log_prob=_bernoulli_fast_log_prob,
+        data_space=BINARISED_SPACE,
     ),
 )
 LIKELIHOODS.register(
@@ -315,7 +333,62 @@ LIKELIHOODS.register(
     ),
 )
 
+LIKELIHOODS.register(
+    "discretized_logistic",
+    Likelihood(
+        name="discretized_logistic",
+        layer=DiscretizedLogisticMixture,
+        support=Support(low=0.0, high=255.0, integer=True),
+        preprocess=_levels,
+        description="mixture of 5 discretised logistics per pixel on the levels 0..255",
+        data_space=LEVELS_SPACE,
+    ),
+)
+LIKELIHOODS.register(
+    "categorical",
+    Likelihood(
+        name="categorical",
+        layer=IndependentCategorical,
+        support=Support(low=0.0, high=255.0, integer=True),
+        preprocess=_levels,
+        description="256-way categorical per pixel on the levels 0..255",
+        fast_log_prob=categorical_fast_log_prob,
+        data_space=LEVELS_SPACE,
+    ),
+)
+LIKELIHOODS.register(
+    "gaussian",
+    Likelihood(
+        name="gaussian",
+        layer=IndependentGaussian,
+        support=Support(low=-math.inf, high=math.inf),
+        preprocess=_open_interval,
+        description="independent Normal per dimension with a learned scale, for continuous data",
+        fast_log_prob=gaussian_fast_log_prob,
+    ),
+)
+
 
 def get_likelihood(name: str) -> Likelihood:
     """Looks up a likelihood by name; unknown names raise ``ValueError``."""
     return LIKELIHOODS.get(name)
+
+
+__all__ = [
+    "BINARISED_SPACE",
+    "LEVELS_SPACE",
+    "LIKELIHOODS",
+    "MAX_GAUSSIAN_SCALE",
+    "MIN_GAUSSIAN_SCALE",
+    "UNIT_INTERVAL_SPACE",
+    "DataSpace",
+    "IndependentBeta",
+    "IndependentContinuousBernoulli",
+    "IndependentGaussian",
+    "Likelihood",
+    "PixelwiseDistributionLambda",
+    "Support",
+    "gaussian_scale",
+    "get_likelihood",
+    "positive_concentration",
+]

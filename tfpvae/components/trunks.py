@@ -98,14 +98,19 @@ class Architecture:
             True for the MLP (fusion of the elementwise work); False for conv,
             where XLA's CPU convolutions are slower than TensorFlow's oneDNN
             kernels (``benchmarks/``: 0.57× the reference with XLA, 1.08× without).
+        input_ranks: The lengths of ``input_shape`` it takes: the MLP flattens
+            any shape (1 is a vector of features); conv needs (height, width[, channels]).
     """
 
     encode: Callable[[tf.Tensor, TrunkSizes], tf.Tensor]
     decode: Callable[[tf.Tensor, TrunkSizes, int], tf.Tensor]
     jit_compile: bool = True
+    input_ranks: tuple[int, ...] = (1, 2, 3)
 
 
 #: Architecture registry.
 ARCHITECTURES: Registry[Architecture] = Registry("architecture")
 ARCHITECTURES.register("mlp", Architecture(_mlp_encode, _mlp_decode))
-ARCHITECTURES.register("conv", Architecture(_conv_encode, _conv_decode, jit_compile=False))
+ARCHITECTURES.register(
+    "conv", Architecture(_conv_encode, _conv_decode, jit_compile=False, input_ranks=(2, 3))
+)

@@ -7,7 +7,13 @@ between models on the same data space.
 
 Everything is computed in batches of images and, for the IWAE bound, in chunks of
 importance samples, so 10,000 images × k = 1,000 fit in a few hundred MB.
-Draws use stateless seeds derived from ``seed``, so results are reproducible.
+The draws for image ``i`` come from the stateless seed ``(seed, i)`` (standard
+normal noise pushed through the posterior's own affine map), so an image's
+numbers do not depend on the batch or chunk sizes, nor on the other images.
+
+:func:`held_out_metrics` with ``pixels`` adds the number that is comparable
+across likelihoods: bits per dimension of the 8-bit images (see
+:mod:`tfpvae.evaluation.comparison`).
 """
 
 from __future__ import annotations
@@ -35,6 +41,58 @@ def _log_likelihood(vae: Any, x: tf.Tensor, z: tf.Tensor) -> tf.Tensor:
     tiled_x = tf.tile(x, tf.concat([[k], tf.ones(tf.rank(x) - 1, tf.int32)], 0))
     log_lik = -vae.likelihood.negative_log_prob(tiled_x, likelihood_dist)  # [k * batch]
     return tf.reshape(log_lik, [k, batch])
+
+
+def _noise_transform(q: tfd.Distribution):
+    """``eps → z`` for ``eps ~ N(0, I)`` when q is an affine map of it, else ``None``.
+
+    Covers the MultivariateNormal family (``loc + scale @ eps``, TFP's own
+    bijector) and an ``Independent`` Normal (``loc + scale * eps``).
+    """
+    q = getattr(q, "tensor_distribution", q)
+    if isinstance(q, tfd.MultivariateNormalLinearOperator):
+        return q.bijector.forward
+    inner = getattr(q, "distribution", None)
+    if isinstance(q, tfd.Independent) and isinstance(inner, tfd.Normal):
+        return lambda eps: inner.loc + inner.scale * eps
+    return None
+
+
+def _per_image_draws(q: tfd.Distribution, n: int, keys: tf.Tensor) -> tf.Tensor:
+    """``n`` draws from each image's posterior, image ``i`` from stateless seed ``keys[i]``.
+
+    Args:
+        q: The posterior, batch shape ``[batch]``.
+        n: Draws per image.
+        keys: ``[batch, 2]`` int64 seeds, one per image.
+
+    Returns:
+        ``[n, batch, *event_shape]``; row ``i`` depends only on ``keys[i]`` and
+        on image ``i``'s posterior.
+    """
+    event = list(q.event_shape)
+    transform = _noise_transform(q)
+    if transform is None:  # any other family: one seeded draw per image
+        draws = [q[i].sample(n, seed=keys[i]) for i in range(int(keys.shape[0]))]
+        return tf.stack(draws, axis=1)
+    eps = _standard_normals(keys, tf.constant([n, *event], tf.int32))  # [batch, n, ...]
+    return transform(tf.transpose(eps, [1, 0, *range(2, 2 + len(event))]))  # [n, batch, ...]
+
+
+@tf.function(reduce_retracing=True)
+def _standard_normals(keys: tf.Tensor, shape: tf.Tensor) -> tf.Tensor:
+    """``[batch, *shape]`` standard normals, row ``i`` from the stateless seed ``keys[i]``."""
+    return tf.map_fn(
+        lambda key: tf.random.stateless_normal(shape, seed=key),
+        keys,
+        fn_output_signature=tf.float32,
+    )
+
+
+def _image_keys(seed: int, start: int, batch: int, stream: int) -> tf.Tensor:
+    """``[batch, 2]`` seeds ``(seed, 2 * index + stream)`` for images ``start .. start + batch``."""
+    index = tf.range(start, start + batch, dtype=tf.int32)
+    return tf.stack([tf.fill([batch], tf.constant(seed, tf.int32)), 2 * index + stream], axis=1)
 
 
 def _rate(q: tfd.Distribution, prior: tfd.Distribution, z: tf.Tensor) -> tf.Tensor:
@@ -106,7 +164,8 @@ def elbo(
     rates, distortions = [], []
     for start, xb in _batches(x, batch_size):
         q = vae.encoder(xb, training=False)
-        z = q.sample(n_samples, seed=tf.constant([seed, start], tf.int32))  # [S, batch, latent]
+        keys = _image_keys(seed, start, int(xb.shape[0]), stream=0)
+        z = _per_image_draws(q, n_samples, keys)  # [S, batch, latent]
         distortions.append(-tf.reduce_mean(_log_likelihood(vae, xb, z), axis=0).numpy())
         rates.append(_rate(q, vae.prior, z).numpy())
     rate, distortion = np.concatenate(rates), np.concatenate(distortions)
@@ -131,7 +190,8 @@ def iwae_bound(
     :math:`\mathcal{L}_1` is the ELBO in expectation, the expectation of
     :math:`\mathcal{L}_k` never decreases with k, and it tends to
     :math:`\log p(x)`. The k samples are processed ``chunk_size`` at a time with a
-    running log-sum-exp, so memory does not grow with k.
+    running log-sum-exp, so the decoder's memory does not grow with k (the noise,
+    k × latent numbers per image, is drawn at once, so chunking changes nothing).
 
     Args:
         vae: A :class:`~tfpvae.VAE` or anything with the same four attributes.
@@ -150,11 +210,10 @@ def iwae_bound(
     bounds = []
     for start, xb in _batches(x, batch_size):
         q = vae.encoder(xb, training=False)
+        draws = _per_image_draws(q, k, _image_keys(seed, start, int(xb.shape[0]), stream=1))
         running = tf.fill([tf.shape(xb)[0]], tf.constant(-np.inf, tf.float32))  # log Σ w
         for chunk_start in range(0, k, chunk_size):
-            size = min(chunk_size, k - chunk_start)
-            chunk_seed = tf.constant([seed, start * k + chunk_start], tf.int32)
-            z = q.sample(size, seed=chunk_seed)  # [size, batch, latent]
+            z = draws[chunk_start : chunk_start + chunk_size]  # [size, batch, latent]
             log_w = _log_likelihood(vae, xb, z) + vae.prior.log_prob(z) - q.log_prob(z)
             running = tf.reduce_logsumexp(
                 tf.concat([running[None], log_w], axis=0), axis=0
@@ -163,12 +222,25 @@ def iwae_bound(
     return np.concatenate(bounds)
 
 
-def held_out_metrics(vae: Any, x: np.ndarray, k: int = 100, seed: int = 0) -> dict[str, float]:
-    """ELBO terms and the IWAE bound on ``x``, as a flat dict for ``metrics.json``."""
+def held_out_metrics(
+    vae: Any, x: np.ndarray, k: int = 100, seed: int = 0, pixels: np.ndarray | None = None
+) -> dict[str, float | str | None]:
+    """ELBO terms and the IWAE bound on ``x``, as a flat dict for ``metrics.json``.
+
+    Args:
+        vae: The model.
+        x: Prepared images (the likelihood's data space).
+        k: Importance samples.
+        seed: Seed for the draws (and the dequantisation noise).
+        pixels: The 8-bit images ``x`` was prepared from. When given, adds the
+            comparable column (:func:`tfpvae.evaluation.comparison.eight_bit_bound`):
+            ``bits_per_dim_8bit``, its ``_se``, ``bound`` (which number it is)
+            and ``data_space``.
+    """
     terms = elbo(vae, x, seed=seed)
     bound = iwae_bound(vae, x, k=k, seed=seed)
     n_dims = terms.n_dims
-    metrics = terms.summary()
+    metrics: dict[str, Any] = terms.summary()
     metrics.update(
         iwae=float(bound.mean()),
         iwae_se=float(bound.std(ddof=1) / math.sqrt(len(bound))) if len(bound) > 1 else 0.0,
@@ -177,4 +249,8 @@ def held_out_metrics(vae: Any, x: np.ndarray, k: int = 100, seed: int = 0) -> di
         n_images=len(x),
         n_dims=n_dims,
     )
+    if pixels is not None:
+        from tfpvae.evaluation.comparison import eight_bit_bound
+
+        metrics.update(eight_bit_bound(vae, pixels, k=k, seed=seed, prepared=(x, bound)))
     return metrics

@@ -23,7 +23,12 @@ def _np(t) -> np.ndarray:
 
 
 def _show(ax, image: np.ndarray, title: str | None = None) -> None:
-    image = np.clip(_np(image), 0.0, 1.0) if image.dtype != np.uint8 else image
+    """Shows one image: uint8 as is; floats in [0, 1], or 8-bit levels when above 1."""
+    image = _np(image)
+    if image.dtype != np.uint8:
+        if image.size and image.min() >= 0.0 and image.max() > 1.0:  # levels 0..255
+            image = image / 255.0
+        image = np.clip(image, 0.0, 1.0)
     ax.imshow(
         image,
         cmap=None if image.ndim == 3 else "gray",

@@ -35,6 +35,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from tfpvae._backend import tf, tfk
+from tfpvae.components.likelihoods import get_likelihood
 from tfpvae.config import VAEConfig, _positive_int
 from tfpvae.evaluation import plots
 from tfpvae.evaluation.bounds import held_out_metrics
@@ -51,6 +52,7 @@ from tfpvae.io.saving import (
 from tfpvae.models import VAE, build_vae_from_config
 from tfpvae.training.callbacks import KLWarmUp, TqdmProgress
 from tfpvae.training.checkpoints import Checkpoints, EpochCheckpoint
+from tfpvae.training.dequantize import DEQUANTIZERS
 from tfpvae.training.distribute import (
     STRATEGIES,
     is_worker_directory,
@@ -59,6 +61,7 @@ from tfpvae.training.distribute import (
     worker_role,
 )
 from tfpvae.training.faults import TrainingFaultError
+from tfpvae.training.pipeline import array_dataset, steps_per_epoch
 from tfpvae.training.tensorboard import tensorboard_callbacks
 
 HISTORY_FILE = "history.csv"
@@ -108,6 +111,10 @@ class TrainSettings:
         tensorboard: TensorBoard log directory (see ``tfpvae.training.tensorboard``), or
             ``None`` for no logs.
         tensorboard_images_every: Epochs between TensorBoard's pictures.
+        dequantize: How a likelihood on (0, 1) sees the 8-bit pixels: ``None``
+            (the course's fixed shift) or ``"uniform"`` (a fresh ``u ~ U[0, 1)``
+            per image and epoch in training, one fixed draw for the test split;
+            see ``tfpvae.training.dequantize``).
     """
 
     dataset: str = "digits"
@@ -122,10 +129,13 @@ class TrainSettings:
     strategy: str = "default"
     tensorboard: str | None = None
     tensorboard_images_every: int = 5
+    dequantize: str | None = None
 
     def __post_init__(self) -> None:
         DATASETS.get(self.dataset)
         STRATEGIES.get(self.strategy)
+        if self.dequantize is not None:
+            DEQUANTIZERS.get(self.dequantize)
         for name in ("epochs", "batch_size", "eval_k", "tensorboard_images_every"):
             _positive_int(name, getattr(self, name))
         if self.limit is not None:
@@ -149,28 +159,69 @@ class TrainSettings:
 
 @dataclass(frozen=True)
 class RunData:
-    """Prepared train/test images with labels and class names."""
+    """Prepared train/test images with labels and class names.
+
+    ``pixels_train``/``pixels_test`` are the uint8 images they were prepared
+    from; with ``dequantize="uniform"`` training draws from ``pixels_train`` and
+    ``x_train`` is one fixed draw (for figures and the latent plots).
+    """
 
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
     class_names: tuple[str, ...]
+    pixels_train: np.ndarray | None = None
+    pixels_test: np.ndarray | None = None
+    dequantize: str | None = None
 
 
 def load_run_data(settings: TrainSettings, likelihood: str) -> RunData:
-    """Loads ``settings.dataset`` and prepares it for ``likelihood``."""
+    """Loads ``settings.dataset`` and prepares it for ``likelihood``.
+
+    Raises:
+        ValueError: If ``settings.dequantize`` is set for a likelihood that does
+            not model pixels in (0, 1).
+    """
     (x_train, y_train), (x_test, y_test) = load_dataset(settings.dataset, settings.cache_dir)
     if settings.limit is not None:
         x_train, y_train = x_train[: settings.limit], y_train[: settings.limit]
         x_test, y_test = x_test[: settings.limit], y_test[: settings.limit]
+    options: dict[str, Any] = {}
+    if settings.dequantize is not None:
+        if get_likelihood(likelihood).data_space.dequantize is None:
+            raise ValueError(
+                f"dequantize={settings.dequantize!r} is for likelihoods on (0, 1); the "
+                f"{likelihood} likelihood models {get_likelihood(likelihood).data_space.name}"
+            )
+        options = {"dequantize": settings.dequantize, "seed": settings.seed}
     return RunData(
-        prepare(x_train, likelihood),
+        prepare(x_train, likelihood, **options),
         y_train,
-        prepare(x_test, likelihood),
+        prepare(x_test, likelihood, **options),
         y_test,
         DATASETS.get(settings.dataset).class_names,
+        pixels_train=x_train,
+        pixels_test=x_test,
+        dequantize=settings.dequantize,
     )
+
+
+def _training_data(vae: VAE, data: RunData, settings: TrainSettings, initial_epoch: int) -> dict:
+    """``fit``'s data: the arrays, or with uniform dequantisation a fresh-noise stream."""
+    if data.dequantize != "uniform" or data.pixels_train is None:
+        return {"x": data.x_train, "y": data.x_train, "batch_size": settings.batch_size}
+    drop = vae.distribute_strategy.num_replicas_in_sync > 1
+    stream = array_dataset(
+        data.pixels_train,
+        settings.batch_size,
+        seed=settings.seed,
+        drop_remainder=drop,
+        first_epoch=initial_epoch,
+        dequantize=True,
+    )
+    steps = steps_per_epoch(len(data.pixels_train), settings.batch_size, drop)
+    return {"x": stream, "steps_per_epoch": steps}
 
 
 def model_config_for(settings: TrainSettings, **fields: Any) -> VAEConfig:
@@ -218,11 +269,13 @@ def fit(
     progress: bool = True,
     initial_epoch: int = 0,
     checkpoints: Checkpoints | None = None,
+    validate: bool = True,
 ) -> dict[str, list[float]]:
     """Trains ``vae`` on ``data`` from ``initial_epoch`` to ``settings.epochs``.
 
     Appends one row per epoch to ``out/history.csv`` if ``out`` is given, and
     writes a checkpoint after every finite epoch if ``checkpoints`` is given.
+    With ``validate`` (default) the test split is scored after every epoch.
 
     Raises:
         TrainingFaultError: If a step went non-finite (the weights are those of
@@ -245,12 +298,10 @@ def fit(
     with warnings.catch_warnings():  # raised below instead
         warnings.filterwarnings("ignore", "training stopped", RuntimeWarning)
         history = vae.fit(
-            data.x_train,
-            data.x_train,
+            **_training_data(vae, data, settings, initial_epoch),
             epochs=settings.epochs,
             initial_epoch=initial_epoch,
-            batch_size=settings.batch_size,
-            validation_data=(data.x_test, data.x_test),
+            validation_data=(data.x_test, data.x_test) if validate else None,
             callbacks=callbacks,
             verbose=0,
         )
@@ -387,7 +438,7 @@ def run_training(
 def write_metrics(vae: VAE, data: RunData, settings: TrainSettings, out: Path) -> dict:
     """Computes the held-out metrics on the test split and writes ``metrics.json``."""
     metrics: dict[str, Any] = held_out_metrics(
-        vae, data.x_test, k=settings.eval_k, seed=settings.seed
+        vae, data.x_test, k=settings.eval_k, seed=settings.seed, pixels=data.pixels_test
     )
     metrics["dataset"] = settings.dataset
     atomic_write_text(out / METRICS_FILE, json.dumps(metrics, indent=2, sort_keys=True))

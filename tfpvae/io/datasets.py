@@ -7,14 +7,17 @@ into observations in the chosen likelihood's support.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from tfpvae._backend import tfk
 from tfpvae.components.likelihoods import get_likelihood
+from tfpvae.io.idx import read_idx_split
 from tfpvae.registry import Registry
 
 Split = tuple[np.ndarray, np.ndarray]
@@ -73,6 +76,32 @@ def _keras_loader(module_name: str) -> Callable[[str | None], tuple[Split, Split
     return load
 
 
+#: The IDX files of an MNIST-layout folder, by split.
+IDX_SPLITS = ("train", "t10k")
+
+
+def _idx_folder(cache_dir: str | None, folder: str) -> Path:
+    """``<cache>/datasets/<folder>``, the cache being ``cache_dir`` or Keras's ``~/.keras``."""
+    return Path(cache_dir or Path.home() / ".keras") / "datasets" / folder
+
+
+def _mnist_loader(cache_dir: str | None) -> tuple[Split, Split]:
+    """MNIST: Keras's ``mnist.npz`` when cached (or downloadable), else the cache's IDX files.
+
+    Keras's loader wants ``datasets/mnist.npz`` and checks its hash against the
+    full download; a cache that holds the original IDX files in
+    ``datasets/mnist/`` instead (as the shared sample does) is read with
+    :func:`tfpvae.io.idx.read_idx_split`. A present ``mnist.npz`` always wins.
+    """
+    folder = _idx_folder(cache_dir, "mnist")
+    has_npz = (folder.parent / "mnist.npz").is_file()
+    has_idx = all((folder / f"{split}-images-idx3-ubyte.gz").is_file() for split in IDX_SPLITS)
+    if has_npz or not has_idx:
+        return _keras_loader("mnist")(cache_dir)
+    train, test = (read_idx_split(folder, split) for split in IDX_SPLITS)
+    return train, test
+
+
 def _load_digits(_cache_dir: str | None) -> tuple[Split, Split]:
     """scikit-learn's bundled 8×8 digits (values 0..16) as uint8 0..255, split 80/20."""
     from sklearn.datasets import load_digits
@@ -92,14 +121,16 @@ DATASETS.register("digits", Dataset(_load_digits, DIGIT_CLASSES, (8, 8)))
 DATASETS.register(
     "fashion_mnist", Dataset(_keras_loader("fashion_mnist"), FASHION_MNIST_CLASSES, (28, 28))
 )
-DATASETS.register("mnist", Dataset(_keras_loader("mnist"), DIGIT_CLASSES, (28, 28)))
+DATASETS.register("mnist", Dataset(_mnist_loader, DIGIT_CLASSES, (28, 28)))
 
 
 def load_dataset(name: str, cache_dir: str | os.PathLike | None = None) -> tuple[Split, Split]:
     """Loads a dataset as uint8 images and integer labels.
 
     Args:
-        name: ``"digits"`` (bundled, offline), ``"fashion_mnist"`` or ``"mnist"``.
+        name: ``"digits"`` (bundled, offline), ``"fashion_mnist"`` or ``"mnist"``
+            (read from the cache's ``datasets/mnist/`` IDX files when Keras's
+            ``mnist.npz`` is not cached there).
         cache_dir: Keras cache directory (the folder holding ``datasets/``). Defaults
             to ``$TFPVAE_KERAS_CACHE`` and then to Keras's own ``~/.keras``.
 
@@ -125,23 +156,29 @@ def class_names(name: str) -> tuple[str, ...]:
 
 
 def prepare(x: np.ndarray, likelihood: str = "beta", **options) -> np.ndarray:
-    """Scales uint8 images into the support of ``likelihood``.
+    """Turns uint8 images into observations in the support of ``likelihood``.
 
-    * ``"beta"`` and ``"continuous_bernoulli"``: the open interval (0, 1) by the
-      course's dequantisation ``x / 256 + 0.5 / 256``.
+    * ``"beta"``, ``"continuous_bernoulli"`` and ``"gaussian"``: the open interval
+      (0, 1). By default the course's fixed shift ``(x + 0.5) / 256``;
+      ``dequantize="uniform"`` gives ``(x + u) / 256`` with fresh ``u ~ U[0, 1)``
+      per pixel (seeded by ``seed``), whose bound is a bound on the 8-bit data
+      (see :mod:`tfpvae.training.dequantize`).
+    * ``"discretized_logistic"`` and ``"categorical"``: the levels themselves,
+      ``x`` as float32 integers 0..255 (no options).
     * ``"bernoulli"``: {0, 1}; ``binarize="threshold"`` (default, pixel/255 > 0.5)
       or ``binarize="sample"`` (a Bernoulli draw per pixel, with ``seed``).
 
     Args:
         x: uint8 images (integers in 0..255).
         likelihood: A registered likelihood name.
-        **options: Likelihood-specific options (``binarize``, ``seed``).
+        **options: Likelihood-specific options (``dequantize``, ``binarize``, ``seed``).
 
     Returns:
         float32 array of the same shape.
 
     Raises:
-        ValueError: If ``x`` is not integer pixel data in 0..255.
+        ValueError: If ``x`` is not integer pixel data in 0..255, or an option is
+            not one the likelihood takes.
     """
     x = np.asarray(x)
     if not (np.issubdtype(x.dtype, np.integer) and x.size and x.min() >= 0 and x.max() <= 255):
@@ -150,4 +187,13 @@ def prepare(x: np.ndarray, likelihood: str = "beta", **options) -> np.ndarray:
             f"got dtype {x.dtype}"
             + (f" with range [{x.min()}, {x.max()}]" if x.size else " (empty)")
         )
-    return get_likelihood(likelihood).preprocess(x, **options)
+    preprocess = get_likelihood(likelihood).preprocess
+    accepted = inspect.signature(preprocess).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+        unknown = sorted(set(options) - (set(accepted) - {"x"}))
+        if unknown:
+            takes = sorted(set(accepted) - {"x"}) or ["no options"]
+            raise ValueError(
+                f"the {likelihood} likelihood takes {', '.join(takes)}, not {', '.join(unknown)}"
+            )
+    return preprocess(x, **options)

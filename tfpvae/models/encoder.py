@@ -12,6 +12,7 @@ from typing import Any
 
 from tfpvae._backend import tfd, tfk
 from tfpvae.components.kl import KL_ATTACHMENTS, KLTerm
+from tfpvae.components.likelihoods import get_likelihood
 from tfpvae.components.posteriors import POSTERIORS
 from tfpvae.components.precision import PRECISIONS
 from tfpvae.components.priors import check_prior
@@ -71,8 +72,12 @@ def build_encoder(
     attachment = KL_ATTACHMENTS.get(config.kl)(kl_term)
 
     inputs = tfk.Input(shape=config.input_shape, name="image")
+    scaled = inputs  # the trunk sees values in [0, 1] (8-bit levels are divided by 255)
+    unit_scale = get_likelihood(config.likelihood).data_space.unit_scale
+    if unit_scale != 1.0:
+        scaled = tfk.layers.Rescaling(unit_scale, name="to_unit_interval")(inputs)
     with PRECISIONS.get(config.precision).trunk_policy():
-        features = ARCHITECTURES.get(config.architecture).encode(inputs, config.trunk_sizes)
+        features = ARCHITECTURES.get(config.architecture).encode(scaled, config.trunk_sizes)
     params = tfk.layers.Dense(
         posterior.params_size(config.latent_dim), dtype="float32", name="posterior_params"
     )(features)

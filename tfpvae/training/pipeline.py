@@ -22,15 +22,25 @@ from __future__ import annotations
 import numpy as np
 
 from tfpvae._backend import tf
+from tfpvae.training.dequantize import uniform_dequantize
 
 #: Batches the pipeline gathers ahead of the training step.
 PREFETCH_BATCHES = 2
+#: Folded into an epoch's order seed to give its dequantisation noise seeds.
+NOISE_STREAM = 1
 
 
 def epoch_permutation(n: int, seed: int | tf.Tensor | tf.Variable, epoch: tf.Tensor) -> tf.Tensor:
     """The order of the ``n`` examples in ``epoch``: a function of ``(seed, epoch)`` only."""
     key = tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64)])
     return tf.argsort(tf.random.stateless_uniform([n], seed=key))
+
+
+def noise_key(seed: int | tf.Tensor | tf.Variable, epoch: tf.Tensor, batch: tf.Tensor) -> tf.Tensor:
+    """The dequantisation seed of batch ``batch`` of ``epoch``: a function of those only."""
+    key = tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64)])
+    key = tf.random.experimental.stateless_fold_in(key, NOISE_STREAM)
+    return tf.random.experimental.stateless_fold_in(key, tf.cast(batch, tf.int64))
 
 
 def shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
@@ -59,13 +69,22 @@ def _batches(
     drop_remainder: bool,
     first_epoch: int | tf.Variable | None,
     weights: tf.Tensor | None = None,
+    dequantize: bool = False,
 ) -> tf.data.Dataset:
-    """``(x, x[, w])`` batches; ``seed``/``first_epoch`` may be variables read per epoch."""
+    """``(x, x[, w])`` batches; ``seed``/``first_epoch`` may be variables read per epoch.
+
+    With ``weights`` each batch carries its images' weights. With ``dequantize``,
+    ``images`` are 8-bit levels and each batch is ``(levels + u) / 256`` with ``u``
+    drawn from :func:`noise_key`.
+    """
     n = int(images.shape[0])
 
     def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
         order = epoch_permutation(n, seed, epoch) if shuffle else tf.range(n, dtype=tf.int64)
-        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder)
+        batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder)
+        if not dequantize:
+            return batches
+        return batches.enumerate().map(lambda i, idx: (idx, noise_key(seed, epoch, i)))
 
     if first_epoch is None:
         batches = one_epoch(tf.constant(0, tf.int64))
@@ -73,8 +92,10 @@ def _batches(
         epochs = tf.data.Dataset.range(np.iinfo(np.int64).max // 2)
         batches = epochs.flat_map(lambda e: one_epoch(e + tf.cast(first_epoch, tf.int64)))
 
-    def gather(idx: tf.Tensor) -> tuple[tf.Tensor, ...]:
+    def gather(idx: tf.Tensor, key: tf.Tensor | None = None) -> tuple[tf.Tensor, ...]:
         batch = tf.gather(images, idx)  # [batch, ...]
+        if key is not None:
+            batch = uniform_dequantize(batch, key)
         if weights is None:
             return batch, batch
         return batch, batch, tf.gather(weights, idx)  # the weights follow their images
@@ -90,11 +111,13 @@ def array_dataset(
     drop_remainder: bool = False,
     first_epoch: int | None = None,
     sample_weight: np.ndarray | tf.Tensor | None = None,
+    dequantize: bool = False,
 ) -> tf.data.Dataset:
     """A dataset of ``(x_batch, x_batch)`` pairs for training an autoencoder.
 
     Args:
-        x: Images ``[n, ...]`` (float32).
+        x: Images ``[n, ...]`` (float32); with ``dequantize``, the 8-bit levels
+            (uint8, or integer-valued floats 0..255).
         sample_weight: Optional ``[n]`` weights; the elements are then
             ``(x_batch, x_batch, w_batch)``.
         batch_size: Images per batch.
@@ -106,13 +129,26 @@ def array_dataset(
             ``ceil(n / batch_size)`` batches long (``floor`` with
             ``drop_remainder``); ``fit`` takes ``steps_per_epoch`` from
             :func:`steps_per_epoch`.
+        dequantize: Serve ``(x + u) / 256`` with a fresh ``u ~ U[0, 1)`` per
+            pixel, image and epoch (uniform dequantisation, see
+            :mod:`tfpvae.training.dequantize`), seeded by ``(seed, epoch, batch)``, so a
+            resumed run sees the same noise.
 
     Returns:
         A prefetched ``tf.data.Dataset``.
+
+    Raises:
+        ValueError: With ``dequantize``, if ``x`` is not 8-bit levels.
     """
+    if dequantize:
+        levels = np.asarray(x)
+        if levels.size and (levels.min() < 0 or levels.max() > 255 or np.any(levels % 1)):
+            raise ValueError("dequantize=True needs 8-bit levels (integers 0..255), e.g. uint8")
     images = tf.convert_to_tensor(x, tf.float32)
     weights = None if sample_weight is None else tf.convert_to_tensor(sample_weight, tf.float32)
-    return _batches(images, batch_size, shuffle, seed, drop_remainder, first_epoch, weights)
+    return _batches(
+        images, batch_size, shuffle, seed, drop_remainder, first_epoch, weights, dequantize
+    )
 
 
 class ArrayStream:

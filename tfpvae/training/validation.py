@@ -59,4 +59,10 @@ def check_images(x: object, config: VAEConfig, what: str = "x") -> np.ndarray:
             f"{config.likelihood} likelihood's support {likelihood.support.describe()}; "
             f"use tfpvae.prepare(raw_uint8_images, likelihood={config.likelihood!r})"
         )
+    if likelihood.support.integer and not np.array_equal(array, np.round(array)):
+        raise ValueError(
+            f"{what} holds non-integer values, but the {config.likelihood} likelihood scores "
+            f"{likelihood.support.describe()}; use "
+            f"tfpvae.prepare(raw_uint8_images, likelihood={config.likelihood!r})"
+        )
     return array
