@@ -36,7 +36,7 @@ class Posterior:
             closed-form KL with this posterior.
     """
 
-    layer: type
+    layer: Any  # a tfpl layer class (its params_size and new are static/class methods)
     default_prior: Callable[[int], tfd.Distribution]
 
     def params_size(self, latent_dim: int) -> int:

@@ -125,8 +125,8 @@ def comparison_rows(
             ComparisonRow(
                 label,
                 quantity,
-                result["bits_per_dim_8bit"],
-                result["bits_per_dim_8bit_se"],
+                _number(result["bits_per_dim_8bit"]),
+                _number(result["bits_per_dim_8bit_se"]),
                 str(result["bound"]),
             )
         )
@@ -142,3 +142,8 @@ def format_rows(rows: list[ComparisonRow]) -> str:
         else:
             lines.append(f"{row.likelihood:22s}{row.bits_per_dim:10.4f}{row.se:9.4f}  {row.bound}")
     return "\n".join(lines)
+
+
+def _number(value: float | str | None) -> float | None:
+    """A metric that is a number (or absent), as ``float``."""
+    return None if value is None else float(value)

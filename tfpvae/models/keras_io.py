@@ -22,10 +22,13 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from tfpvae._backend import tf, tfk
 from tfpvae.models.serving import export_saved_model, is_keras_file
+
+if TYPE_CHECKING:
+    from tfpvae.models.vae import VAE
 
 #: Key of ``get_config()`` that records a user-supplied prior.
 CUSTOM_PRIOR_KEY = "custom_prior"
@@ -47,6 +50,9 @@ class KerasModelIO:
     # custom prior) load_model then fails with from_config's message, instead of
     # reviving layers whose TFP functions were never saved.
     _must_restore_from_config = True
+    # Provided by the VAE this class is mixed into.
+    config: Any
+    custom_prior: bool
 
     def get_config(self) -> dict[str, Any]:
         """The model's :class:`~tfpvae.config.VAEConfig` fields and ``custom_prior``."""
@@ -114,7 +120,7 @@ class KerasModelIO:
                 f"VAE.save does not take {sorted(kw)}: it writes a SavedModel with serving "
                 "signatures and without optimizer state"
             )
-        export_saved_model(self, filepath, overwrite=overwrite, options=options)
+        export_saved_model(cast("VAE", self), filepath, overwrite=overwrite, options=options)
 
     def _trackable_children(self, save_type: str = "checkpoint", **kwargs):
         if save_type == "savedmodel" and _tracing_layers_alone():
@@ -124,4 +130,4 @@ class KerasModelIO:
                 "vae.save(directory), which writes a SavedModel with the serving signatures "
                 "encode, decode, sample and elbo"
             )
-        return super()._trackable_children(save_type, **kwargs)
+        return super()._trackable_children(save_type, **kwargs)  # type: ignore[misc]

@@ -84,7 +84,7 @@ def _split(x: Any, weights: np.ndarray | None, fraction: float) -> tuple[Any, ..
     return x[:cut], weights[:cut], (x[cut:], x[cut:], weights[cut:])
 
 
-def _validation_dataset(model: Any, validation: tuple, batch_size: int, drop: bool) -> Any:
+def _validation_dataset(model: Any, validation: Any, batch_size: int, drop: bool) -> Any:
     """An array ``validation_data`` tuple as a dataset; anything else unchanged."""
     if not (isinstance(validation, tuple) and is_array(validation[0])):
         return validation

@@ -84,6 +84,7 @@ class TensorBoardImages(tfk.callbacks.Callback):
         reconstructions = vae.decode(vae.encode(self.images))
         pairs = tf.concat([self.images, reconstructions], axis=2)  # side by side
         samples = vae.decode(self._z)
+        assert self._writer is not None, "write() runs between on_train_begin and on_train_end"
         with self._writer.as_default(step=step):
             tf.summary.image("reconstructions", as_image_batch(pairs), max_outputs=len(pairs))
             tf.summary.image("prior_samples", as_image_batch(samples), max_outputs=len(samples))
