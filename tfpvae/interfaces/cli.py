@@ -31,6 +31,11 @@ MODEL_OPTIONS = {
     "kl_samples": "kl_samples",
     "learning_rate": "learning_rate",
     "precision": "precision",
+    "prior": "prior",
+    "prior_components": "prior_components",
+    "categorical_dims": "categorical_dims",
+    "categories": "categories",
+    "temperature": "temperature",
 }
 TRAIN_OPTIONS = {
     "dataset": "dataset",
@@ -43,6 +48,8 @@ TRAIN_OPTIONS = {
     "limit": "limit",
     "deterministic": "deterministic",
     "strategy": "strategy",
+    "temperature_end": "temperature_end",
+    "temperature_epochs": "temperature_epochs",
 }
 EXIT_FAULT = 3
 EXIT_INTERRUPTED = 130
@@ -66,6 +73,7 @@ def _add_train_parser(subparsers) -> None:
     from tfpvae.components.likelihoods import LIKELIHOODS
     from tfpvae.components.posteriors import POSTERIORS
     from tfpvae.components.precision import PRECISIONS
+    from tfpvae.components.priors import PRIORS
     from tfpvae.components.trunks import ARCHITECTURES
     from tfpvae.io.datasets import DATASETS
     from tfpvae.training.distribute import STRATEGIES
@@ -112,6 +120,34 @@ def _add_train_parser(subparsers) -> None:
         "--precision",
         choices=PRECISIONS.names(),
         help="trunk precision; distributions stay float32 (default: float32)",
+    )
+    p.add_argument(
+        "--prior",
+        choices=PRIORS.names(),
+        help="p(z): standard_normal (default), mixture (learned) or vamp (VampPrior); "
+        "learned priors need the sampled KL",
+    )
+    p.add_argument(
+        "--prior-components", type=int, help="mixture components or VampPrior pseudo-inputs"
+    )
+    p.add_argument(
+        "--categorical-dims",
+        type=int,
+        help="N categorical variables of --posterior relaxed_categorical (default: 20)",
+    )
+    p.add_argument(
+        "--categories", type=int, help="K classes per categorical variable (default: 10)"
+    )
+    p.add_argument(
+        "--temperature", type=float, help="initial Gumbel-softmax temperature (default: 1)"
+    )
+    p.add_argument(
+        "--temperature-end", type=float, help="temperature after the schedule (default: 0.5)"
+    )
+    p.add_argument(
+        "--temperature-epochs",
+        type=int,
+        help="epochs of exponential temperature decay to --temperature-end (default: 0 = constant)",
     )
     p.add_argument("--out", type=Path, required=True, help="run directory to create")
     p.add_argument("--force", action="store_true", default=False, help="overwrite --out")
