@@ -209,7 +209,8 @@ def plot_categories(model) -> Figure:
     else:
         ax.set_xlabel("class of variable 2")
         ax.set_ylabel("class of variable 1")
-        ax.set_title(f"Decoded means; the other {n - 2} variables at the prior mean")
+        others = f"; the other {n - 2} variables at the prior mean" if n > 2 else ""
+        ax.set_title(f"Decoded means by the first two variables' classes{others}")
     return fig
 
 
