@@ -26,7 +26,7 @@ from tfpvae.components.kl import KL_ATTACHMENTS, KLTerm, monte_carlo_kl
 from tfpvae.components.likelihoods import LIKELIHOODS, Likelihood, get_likelihood
 from tfpvae.components.posteriors import POSTERIORS
 from tfpvae.components.precision import PRECISIONS
-from tfpvae.components.priors import standard_normal_prior
+from tfpvae.components.priors import PRIORS, standard_normal_prior
 from tfpvae.config import VAEConfig
 from tfpvae.evaluation.bounds import ELBOTerms, bits_per_dim, elbo, held_out_metrics, iwae_bound
 from tfpvae.io.datasets import DATASETS, DatasetUnavailableError, class_names, load_dataset, prepare
@@ -43,7 +43,7 @@ from tfpvae.models import (
 )
 from tfpvae.objectives import OBJECTIVES, Objective, Terms
 from tfpvae.registry import Registry
-from tfpvae.training.callbacks import KLWarmUp, TqdmProgress
+from tfpvae.training.callbacks import KLWarmUp, TemperatureAnnealing, TqdmProgress
 from tfpvae.training.checkpoints import Checkpoints
 from tfpvae.training.distribute import STRATEGIES
 from tfpvae.training.faults import NonFiniteGuard, TrainingFault, TrainingFaultError
@@ -68,6 +68,7 @@ __all__ = [
     "OBJECTIVES",
     "POSTERIORS",
     "PRECISIONS",
+    "PRIORS",
     "STRATEGIES",
     "VAE",
     "Autoencoder",
@@ -81,6 +82,7 @@ __all__ = [
     "NonFiniteGuard",
     "Objective",
     "Registry",
+    "TemperatureAnnealing",
     "Terms",
     "TqdmProgress",
     "TrainSettings",
