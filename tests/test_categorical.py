@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from scipy.special import log_softmax, softmax
@@ -60,7 +62,7 @@ def test_relaxed_draws_approach_one_hot_as_the_temperature_falls() -> None:
     assert np.all(np.abs(frequency - pi) < 4 * np.sqrt(pi * (1 - pi) / len(draws)) + 1e-3)
 
 
-def test_discrete_vae_trains_anneals_saves_and_evaluates(tmp_path) -> None:
+def test_discrete_vae_trains_saves_and_evaluates(tmp_path) -> None:
     vae = tfpvae.build_vae(
         posterior="relaxed_categorical", categorical_dims=N, categories=K, temperature=2.0, **SMALL
     )
@@ -80,12 +82,14 @@ def test_discrete_vae_trains_anneals_saves_and_evaluates(tmp_path) -> None:
     kernel = vae.encoder.get_layer("posterior_params").kernel
     assert float(tf.reduce_max(tf.abs(tape.gradient(distortion, kernel)))) > 0
 
-    vae.run_eagerly = True
-    history = vae.fit(
-        x, epochs=2, batch_size=12, verbose=0, callbacks=[TemperatureAnnealing(2.0, 0.5, 1)]
-    ).history
-    assert history["temperature"] == [2.0, 0.5] and np.isfinite(history["loss"]).all()
-    assert float(vae.temperature.numpy()) == 0.5
+    vae.run_eagerly = True  # the same step, without the tracing (the CLI test fits with a trace)
+    weights = [w.numpy().copy() for w in vae.encoder.trainable_weights]
+    vae.temperature.assign(0.5)
+    for _ in range(2):
+        assert np.isfinite(vae.train_on_batch(x, return_dict=True)["loss"])
+    trained = zip(weights, vae.encoder.trainable_weights, strict=True)
+    assert all(not np.allclose(start, w.numpy()) for start, w in trained)
+    assert float(vae.temperature.numpy()) == 0.5  # not trained
 
     bound = tfpvae.iwae_bound(vae, x[:6], k=5, seed=1)
     terms = tfpvae.elbo(vae, x[:6], seed=1)
@@ -124,10 +128,9 @@ def test_temperature_schedule_is_exponential() -> None:
     assert TemperatureAnnealing(3.0, 0.5, 0).temperature_at(7) == 3.0
     with pytest.raises(ValueError, match="must be a finite number > 0"):
         TemperatureAnnealing(1.0, 0.0, 3)
-    gaussian = tfpvae.build_vae(**SMALL)
-    assert gaussian.temperature is None
+    schedule.set_model(SimpleNamespace(temperature=None))  # a Gaussian VAE has none
     with pytest.raises(ValueError, match="relaxed_categorical"):
-        gaussian.fit(_images(8), epochs=1, verbose=0, callbacks=[TemperatureAnnealing(1, 0.5, 1)])
+        schedule.on_train_begin()
 
 
 @pytest.mark.parametrize(
@@ -156,3 +159,39 @@ def test_config_round_trip_and_uniform_prior() -> None:
     assert set(np.unique(sample)) == {0.0, 1.0} and (sample.sum(-1) == 2).all()
     np.testing.assert_allclose(prior.log_prob(sample).numpy(), 2 * np.log(1 / 5), rtol=1e-6)
     assert isinstance(prior, tfd.Distribution)
+
+
+def test_discrete_flags_reach_their_fields() -> None:
+    from tfpvae.interfaces.cli import build_parser, resolve_train_options
+
+    args = build_parser().parse_args(
+        ["train", "--posterior", "relaxed_categorical", "--categorical-dims", "2",
+         "--categories", "3", "--temperature", "1.5", "--temperature-end", "0.3",
+         "--temperature-epochs", "4", "--out", "o"]
+    )  # fmt: skip
+    config, settings = resolve_train_options(args)
+    assert (config.posterior, config.categorical_dims, config.categories) == (
+        "relaxed_categorical", 2, 3
+    )  # fmt: skip
+    assert (config.temperature, config.latent_dim) == (1.5, 6)
+    assert (settings.temperature_end, settings.temperature_epochs) == (0.3, 4)
+
+
+@pytest.mark.slow(seconds=25)
+def test_cli_trains_a_discrete_vae_with_a_temperature_schedule(tmp_path, capsys) -> None:
+    from tfpvae.interfaces.cli import main
+    from tfpvae.interfaces.run import read_history
+
+    out = tmp_path / "run"
+    argv = ["train", "--posterior", "relaxed_categorical", "--categorical-dims", "1",
+            "--categories", "4", "--temperature", "2", "--temperature-end", "0.5",
+            "--temperature-epochs", "1", "--epochs", "2", "--limit", "64", "--hidden-units", "8",
+            "--k", "2", "--quiet"]  # fmt: skip
+    assert main([*argv, "--out", str(out)]) == 0
+    figures = {p.stem for p in (out / "figures").glob("*.png")}
+    assert {"categories", "prior_samples", "reconstructions"} <= figures
+    assert not figures & {"manifold", "latent", "latent_before_after"}
+    assert read_history(out)["temperature"] == [2.0, 0.5]
+    gaussian = ["train", "--temperature-epochs", "2", "--limit", "64", "--hidden-units", "8"]
+    assert main([*gaussian, "--out", str(tmp_path / "g")]) == 2
+    assert "needs posterior='relaxed_categorical'" in capsys.readouterr().err

@@ -133,3 +133,15 @@ def test_config_round_trip_and_registry() -> None:
     assert tfpvae.VAEConfig.from_json(config.to_json()) == config
     assert PRIORS.names() == ["standard_normal", "mixture", "vamp"]
     assert not PRIORS.get("standard_normal").learned and PRIORS.get("mixture").learned
+
+
+def test_prior_flags_and_config_file_reach_the_config(tmp_path, capsys) -> None:
+    from tfpvae.interfaces.cli import build_parser, main, resolve_train_options
+
+    (tmp_path / "c.toml").write_text('prior = "vamp"\nprior-components = 4\n')
+    argv = ["train", "--config", str(tmp_path / "c.toml"), "--prior-components", "6"]
+    config, _ = resolve_train_options(build_parser().parse_args([*argv, "--out", "o"]))
+    assert (config.prior, config.prior_components, config.latent_dim) == ("vamp", 6, 2)
+    assert main(["train", "--prior", "mixture", "--exact-kl", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "use the sampled KL" in err and len(err.strip().splitlines()) == 1
