@@ -16,6 +16,7 @@ import tfpvae
 from tfpvae._backend import tf, tfd
 from tfpvae.components.kl import KLTerm
 from tfpvae.components.priors import MIN_SCALE, PRIORS, MixturePrior
+from tfpvae.evaluation.plots import plot_prior_samples
 from tfpvae.io.saving import CONFIG_FILE
 from tfpvae.objectives import ELBO
 from tfpvae.training.checkpoints import Checkpoints
@@ -92,6 +93,7 @@ def test_learned_prior_trains_saves_checkpoints_and_evaluates(tmp_path, name) ->
     terms = tfpvae.elbo(vae, x[:6], n_samples=2, seed=3)
     assert np.isfinite(bound).all() and np.isfinite(terms.elbo).all()
     assert (terms.rate > -5).all()  # sampled: may dip below 0 for an image, never far
+    plot_prior_samples(vae, n=4, cols=4).clf()  # decodes draws from the learned prior
 
     tfpvae.save(vae, tmp_path / "model")
     assert '"custom_prior": false' in (tmp_path / "model" / CONFIG_FILE).read_text()

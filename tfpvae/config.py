@@ -106,8 +106,7 @@ class VAEConfig:
         POSTERIORS.get(self.posterior)
         KL_ATTACHMENTS.get(self.kl)
         OBJECTIVES.get(self.objective)
-        self._validate_prior_and_family()
-        _positive_int("latent_dim", self.latent_dim)
+        self._validate_prior_and_family()  # latent_dim too: its size may be the family's
         _positive_int("kl_samples", self.kl_samples)
         _positive_int("n_samples", self.n_samples)
         _int_tuple("hidden_units", self.hidden_units, allow_empty=self.architecture == "mlp")
