@@ -53,6 +53,8 @@ def test_relaxed_draws_approach_one_hot_as_the_temperature_falls() -> None:
         tau: relaxed_draws(q, 2000, tf.constant(tau)).numpy().max(axis=-1).mean()
         for tau in (5.0, 1.0, 0.1, 0.01)
     }
+    # 1 - E[max] ≈ τ ln 2 × (density of the gap between the two largest perturbed logits
+    # at 0, about 1 here): 0.97 at τ = 0.05, so the > 0.99 check needs τ = 0.01.
     assert max_prob[5.0] < 0.9 and max_prob[0.01] > 0.99
     assert max_prob[5.0] < max_prob[1.0] < max_prob[0.1] < max_prob[0.01]
     # Gumbel-max: the argmax of a relaxed draw is Categorical(π) at any τ (within 4 SE).
