@@ -147,6 +147,25 @@ def main() -> None:
         )
         distributed = vae.fit(files, epochs=1, verbose=0).history["loss"][0]
     report["tfrecord_epoch"] = {"loss": distributed}
+
+    tfpvae.tfk.utils.set_random_seed(0)
+    mixture = tfpvae.build_vae(
+        input_shape=(8, 8), hidden_units=(32,), prior="mixture", prior_components=3,
+        strategy=strategy,
+    )  # fmt: skip
+    start = [v.numpy().copy() for v in mixture.learned_prior.trainable_variables]
+    loss = mixture.fit(x_all[:256], epochs=1, batch_size=64, verbose=0).history["loss"][0]
+    report["mixture_prior_epoch"] = {
+        "loss": loss,
+        "prior_changed": all(
+            not np.array_equal(a, v.numpy())
+            for a, v in zip(start, mixture.learned_prior.trainable_variables, strict=True)
+        ),
+        "mirrored": all(
+            isinstance(v, tf.distribute.DistributedValues)
+            for v in mixture.learned_prior.trainable_variables
+        ),
+    }
     json.dump(report, sys.stdout)
 
 

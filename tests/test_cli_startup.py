@@ -72,16 +72,18 @@ def test_python_dash_m_runs_the_cli_without_tensorflow(tmp_path: Path) -> None:
 def test_choice_names_match_the_registries() -> None:
     from tfpvae.components.kl import KL_ATTACHMENTS
     from tfpvae.components.likelihoods import LIKELIHOODS
+    from tfpvae.components.posteriors import POSTERIORS
     from tfpvae.components.precision import PRECISIONS
+    from tfpvae.components.priors import PRIORS
     from tfpvae.components.trunks import ARCHITECTURES
     from tfpvae.io.datasets import DATASETS
-    from tfpvae.models.encoder import POSTERIORS
+    from tfpvae.objectives import OBJECTIVES
     from tfpvae.training.distribute import STRATEGIES
 
     registries = {
         "LIKELIHOODS": LIKELIHOODS, "ARCHITECTURES": ARCHITECTURES, "POSTERIORS": POSTERIORS,
         "KL_ATTACHMENTS": KL_ATTACHMENTS, "DATASETS": DATASETS, "STRATEGIES": STRATEGIES,
-        "PRECISIONS": PRECISIONS,
+        "PRECISIONS": PRECISIONS, "PRIORS": PRIORS, "OBJECTIVES": OBJECTIVES,
     }  # fmt: skip
     declared = {n for n in vars(names) if n.isupper()}
     assert declared == set(registries)

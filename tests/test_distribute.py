@@ -37,7 +37,8 @@ def test_mirrored_over_two_cpus_equals_one_device() -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)
     print(f"mirrored check: {time.monotonic() - started:.1f} s", json.dumps(report, indent=1))
-    for mode in [k for k in report if k not in ("epoch", "tfrecord_epoch")]:
+    epochs = ("epoch", "tfrecord_epoch", "mixture_prior_epoch")
+    for mode in [k for k in report if k not in epochs]:
         r = report[mode]
         # Per-example means of the 31-image batch split 16 + 15 across the replicas.
         assert r["loss_diff"] < 1e-4 * max(1.0, abs(r["loss"])), mode
@@ -48,6 +49,9 @@ def test_mirrored_over_two_cpus_equals_one_device() -> None:
         assert r["grad_max_abs"] > 0.1 and r["grad_diff"] < 1e-5 * r["grad_max_abs"] * 10, mode
     assert report["epoch"]["replicas"] == 2 and report["epoch"]["changed"]
     assert np.isfinite(report["epoch"]["loss"]) and np.isfinite(report["tfrecord_epoch"]["loss"])
+    # A learned prior's variables are mirrored like the rest, and train across replicas.
+    mixture = report["mixture_prior_epoch"]
+    assert np.isfinite(mixture["loss"]) and mixture["prior_changed"] and mixture["mirrored"]
 
 
 def _free_port() -> int:

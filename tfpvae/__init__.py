@@ -42,6 +42,8 @@ _EXPORTS: dict[str, str] = {
     "POSTERIORS": "tfpvae.components.posteriors",
     "PRECISIONS": "tfpvae.components.precision",
     "standard_normal_prior": "tfpvae.components.priors",
+    "PRIORS": "tfpvae.components.priors",
+    "TemperatureAnnealing": "tfpvae.training.callbacks",
     "VAEConfig": "tfpvae.config",
     "ELBOTerms": "tfpvae.evaluation.bounds",
     "bits_per_dim": "tfpvae.evaluation.bounds",
@@ -90,7 +92,7 @@ if TYPE_CHECKING:
     from tfpvae.components.likelihoods import LIKELIHOODS, Likelihood, get_likelihood
     from tfpvae.components.posteriors import POSTERIORS
     from tfpvae.components.precision import PRECISIONS
-    from tfpvae.components.priors import standard_normal_prior
+    from tfpvae.components.priors import PRIORS, standard_normal_prior
     from tfpvae.config import VAEConfig
     from tfpvae.evaluation.bounds import ELBOTerms, bits_per_dim, elbo, held_out_metrics, iwae_bound
     from tfpvae.evaluation.comparison import ComparisonRow, comparison_rows, eight_bit_bound
@@ -120,7 +122,7 @@ if TYPE_CHECKING:
     )
     from tfpvae.objectives import OBJECTIVES, Objective, Terms
     from tfpvae.registry import Registry
-    from tfpvae.training.callbacks import KLWarmUp, TqdmProgress
+    from tfpvae.training.callbacks import KLWarmUp, TemperatureAnnealing, TqdmProgress
     from tfpvae.training.checkpoints import Checkpoints
     from tfpvae.training.distribute import STRATEGIES
     from tfpvae.training.faults import NonFiniteGuard, TrainingFault, TrainingFaultError
@@ -133,6 +135,7 @@ __all__ = [
     "OBJECTIVES",
     "POSTERIORS",
     "PRECISIONS",
+    "PRIORS",
     "STRATEGIES",
     "VAE",
     "Autoencoder",
@@ -148,6 +151,7 @@ __all__ = [
     "NonFiniteGuard",
     "Objective",
     "Registry",
+    "TemperatureAnnealing",
     "Terms",
     "TqdmProgress",
     "TrainSettings",

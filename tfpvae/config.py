@@ -12,6 +12,7 @@ from tfpvae.components.kl import KL_ATTACHMENTS
 from tfpvae.components.likelihoods import LIKELIHOODS
 from tfpvae.components.posteriors import POSTERIORS
 from tfpvae.components.precision import PRECISIONS
+from tfpvae.components.priors import PRIORS
 from tfpvae.components.trunks import ARCHITECTURES, TrunkSizes
 from tfpvae.objectives import OBJECTIVES
 
@@ -23,14 +24,17 @@ class VAEConfig:
     Attributes:
         likelihood: Decoder likelihood name (see ``tfpvae.LIKELIHOODS``). The course
             uses ``"beta"``.
-        latent_dim: Size of z. 2 lets the latent space be plotted directly.
+        latent_dim: Size of z. 2 lets the latent space be plotted directly. ``None``
+            (the default) is 2, or what the posterior family fixes
+            (``categorical_dims × categories`` for ``"relaxed_categorical"``).
         hidden_units: Dense widths of the encoder; the decoder mirrors them. The
             course's encoder narrows 256 → 64.
         input_shape: Image shape, also the decoder's event shape. 28×28 for
             (Fashion-)MNIST, 8×8 for the digits; ``(n,)`` for a vector of n
             features (``architecture="mlp"`` only).
         architecture: ``"mlp"`` (the course) or ``"conv"`` (the Keras conv VAE).
-        posterior: ``"full"`` (MultivariateNormalTriL, the course) or ``"diag"``.
+        posterior: ``"full"`` (MultivariateNormalTriL, the course), ``"diag"`` or
+            ``"relaxed_categorical"`` (Gumbel-softmax, see ``tfpvae.components.categorical``).
         kl: ``"add_loss"`` (KLDivergenceAddLoss, the course) or ``"regularizer"``.
         use_exact_kl: Closed-form KL instead of TFP's sampled default.
         kl_weight: β of β-VAE; 1 is the ELBO.
@@ -45,10 +49,18 @@ class VAEConfig:
             (same maths, see ``tfpvae.objectives.fused``); ``False`` uses the TFP layer graph.
         precision: ``"float32"``, ``"mixed_float16"`` or ``"mixed_bfloat16"`` for the
             trunks; distributions and losses stay float32 (see ``tfpvae.components.precision``).
+        prior: A registered prior (see ``tfpvae.components.priors.PRIORS``):
+            ``"standard_normal"`` (the posterior family's standard prior), ``"mixture"``
+            (learned Gaussian mixture) or ``"vamp"`` (VampPrior); learned priors need
+            the sampled KL.
+        prior_components: Mixture components, or VampPrior pseudo-inputs.
+        categorical_dims: N, categorical variables of ``"relaxed_categorical"``.
+        categories: K, classes of each of them.
+        temperature: The initial Gumbel-softmax temperature τ of ``"relaxed_categorical"``.
     """
 
     likelihood: str = "beta"
-    latent_dim: int = 2
+    latent_dim: int = None  # type: ignore[assignment]  # None: resolved in __post_init__
     hidden_units: tuple[int, ...] = (256, 64)
     input_shape: tuple[int, ...] = (28, 28)
     architecture: str = "mlp"
@@ -63,6 +75,11 @@ class VAEConfig:
     conv_filters: tuple[int, ...] = (32, 64)
     fast_path: bool = True
     precision: str = "float32"
+    prior: str = "standard_normal"
+    prior_components: int = 10
+    categorical_dims: int = 20
+    categories: int = 10
+    temperature: float = 1.0
 
     def __post_init__(self) -> None:
         # JSON gives lists; store tuples so the config stays hashable and comparable.
@@ -70,7 +87,17 @@ class VAEConfig:
             value = getattr(self, name)
             if isinstance(value, (list, tuple)):
                 object.__setattr__(self, name, tuple(value))
+        if self.latent_dim is None:
+            object.__setattr__(self, "latent_dim", self._family_latent_dim())
         self.validate()
+
+    def _family_latent_dim(self) -> int | None:
+        """The posterior family's size of z, or :data:`DEFAULT_LATENT_DIM` where it is free."""
+        try:
+            size = POSTERIORS.get(self.posterior).latent_size(self)
+        except (TypeError, ValueError):
+            return None  # validate() names the field at fault
+        return DEFAULT_LATENT_DIM if size is None else size
 
     def validate(self) -> None:
         """Checks every field; raises ``ValueError`` naming the field and the fix."""
@@ -80,7 +107,7 @@ class VAEConfig:
         POSTERIORS.get(self.posterior)
         KL_ATTACHMENTS.get(self.kl)
         OBJECTIVES.get(self.objective)
-        _positive_int("latent_dim", self.latent_dim)
+        self._validate_prior_and_family()  # latent_dim too: its size may be the family's
         _positive_int("kl_samples", self.kl_samples)
         _positive_int("n_samples", self.n_samples)
         _int_tuple("hidden_units", self.hidden_units, allow_empty=self.architecture == "mlp")
@@ -101,6 +128,34 @@ class VAEConfig:
                 raise ValueError(f"{flag} must be true or false, got {getattr(self, flag)!r}")
         _finite_number("kl_weight", self.kl_weight, minimum=0.0, strict=False)
         _finite_number("learning_rate", self.learning_rate, minimum=0.0, strict=True)
+
+    def _validate_prior_and_family(self) -> None:
+        """The prior, the discrete latents and the combinations they allow."""
+        prior, family = PRIORS.get(self.prior), POSTERIORS.get(self.posterior)
+        for name in ("prior_components", "categorical_dims", "categories"):
+            _positive_int(name, getattr(self, name))
+        if self.categories < 2:
+            raise ValueError(f"categories must be at least 2, got {self.categories}")
+        _finite_number("temperature", self.temperature, minimum=0.0, strict=True)
+        if prior.learned and self.use_exact_kl:
+            raise ValueError(
+                f"use_exact_kl=True is impossible with prior={self.prior!r}: TFP has no "
+                "closed-form KL to a learned prior; use the sampled KL (use_exact_kl=False, "
+                "no --exact-kl)"
+            )
+        if prior.learned and not family.learned_priors:
+            raise ValueError(
+                f"prior={self.prior!r} does not apply to posterior={self.posterior!r}, which "
+                "has its own standard prior; use prior='standard_normal'"
+            )
+        size = family.latent_size(self)
+        _positive_int("latent_dim", self.latent_dim)
+        if size is not None and self.latent_dim != size:
+            raise ValueError(
+                f"posterior={self.posterior!r} has a z of categorical_dims × categories = "
+                f"{self.categorical_dims} × {self.categories} = {size} numbers, but "
+                f"latent_dim={self.latent_dim}; set latent_dim={size} or leave it out"
+            )
 
     @property
     def trunk_sizes(self) -> TrunkSizes:
@@ -134,6 +189,10 @@ class VAEConfig:
     def replace(self, **changes: Any) -> VAEConfig:
         """A validated copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+
+#: ``latent_dim`` when neither the user nor the posterior family sets it.
+DEFAULT_LATENT_DIM = 2
 
 
 def _positive_int(name: str, value: object) -> None:

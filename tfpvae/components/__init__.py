@@ -3,3 +3,6 @@
 Nothing here depends on :class:`~tfpvae.config.VAEConfig`: the blocks take sizes
 and names, and ``tfpvae.models`` assembles them.
 """
+
+# Registers the "relaxed_categorical" posterior beside the Gaussians of posteriors.py.
+from tfpvae.components import categorical as _categorical  # noqa: F401

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tfpvae._backend import tf, tfd, tfk, tfpl
+from tfpvae.components.priors import LearnedPrior
 from tfpvae.registry import Registry
 
 
@@ -48,7 +49,8 @@ class KLTerm:
     r"""The per-example KL estimator and the β that weights it.
 
     Args:
-        prior: p(z).
+        prior: p(z): a distribution, or a :class:`~tfpvae.components.priors.LearnedPrior`
+            whose distribution is rebuilt from its variables at every use.
         use_exact_kl: Use the closed form ``tfd.kl_divergence(q, p)``. Otherwise
             use the Monte Carlo estimate
             :math:`\frac1S\sum_s \log q(z_s|x) - \log p(z_s)`, :math:`z_s \sim q`.
@@ -57,21 +59,32 @@ class KLTerm:
         kl_weight: β.
 
     Attributes:
-        prior: p(z).
+        prior_layer: The :class:`~tfpvae.components.priors.LearnedPrior`, or ``None``.
         kl_weight: A non-trainable ``tf.Variable`` holding β; assign to it to anneal.
     """
 
     def __init__(
         self,
-        prior: tfd.Distribution,
+        prior: tfd.Distribution | LearnedPrior,
         use_exact_kl: bool = False,
         kl_samples: int = 1,
         kl_weight: float = 1.0,
     ) -> None:
-        self.prior = prior
+        if isinstance(prior, LearnedPrior) and use_exact_kl:
+            raise ValueError(
+                f"use_exact_kl=True but the {prior.name} is learned and TFP has no closed-form "
+                "KL to it; use the sampled KL (use_exact_kl=False, no --exact-kl)"
+            )
+        self.prior_layer = prior if isinstance(prior, LearnedPrior) else None
+        self._prior = prior
         self.use_exact_kl = bool(use_exact_kl)
         self.kl_samples = int(kl_samples)
         self.kl_weight = tf.Variable(float(kl_weight), trainable=False, name="kl_weight")
+
+    @property
+    def prior(self) -> tfd.Distribution:
+        """p(z); a learned prior's distribution at its variables' current values."""
+        return self._prior if self.prior_layer is None else self.prior_layer.distribution()
 
     def tfp_kwargs(self) -> dict:
         """Arguments for TFP's KL layer / regulariser that make it return the batch sum."""
@@ -86,7 +99,8 @@ class KLTerm:
 
             reduce_axis = 0  # average over samples only -> [batch]
         return dict(
-            distribution_b=self.prior,
+            # TFP builds a callable prior anew at every call (a learned one must be).
+            distribution_b=self._prior if self.prior_layer is None else lambda: self.prior,
             use_exact_kl=self.use_exact_kl,
             test_points_fn=test_points_fn,
             test_points_reduce_axis=reduce_axis,

@@ -201,9 +201,9 @@ def _open_interval(
     * ``dequantize="uniform"``: :math:`y = (x + u) / 256` with a fresh
       :math:`u \sim U[0, 1)` per pixel (from ``seed``). Then
       :math:`\mathbb{E}_u[\log p(y)] - D \log 256 \le \log P(x)`
-      (see :mod:`tfpvae.training.dequantize`).
+      (see :mod:`tfpvae.components.dequantize`).
     """
-    from tfpvae.training.dequantize import DEQUANTIZERS
+    from tfpvae.components.dequantize import DEQUANTIZERS
 
     return DEQUANTIZERS.get(dequantize or "midpoint").apply(x, seed)
 

@@ -34,10 +34,36 @@ class Posterior:
         layer: The ``tfpl`` layer class (``params_size``/``new`` contract).
         default_prior: latent_dim → the N(0, I) prior in a family that has a
             closed-form KL with this posterior.
+        exact_rate: The rate is always the family's closed-form KL (whatever
+            ``use_exact_kl`` says).
+        latent_kind: Which latent figures fit the family (``"continuous"``, ``"categorical"``).
+        learned_priors: Whether registered priors other than the standard one apply.
     """
 
     layer: Any  # a tfpl layer class (its params_size and new are static/class methods)
     default_prior: Callable[[int], tfd.Distribution]
+    exact_rate: bool = False
+    latent_kind: str = "continuous"
+    learned_priors: bool = True
+
+    def specialise(self, config: Any) -> Posterior:
+        """The family with the options it reads from ``config`` (none for the Gaussians)."""
+        return self
+
+    def latent_size(self, config: Any) -> int | None:
+        """The size of z fixed by the family's own options; ``None`` when ``latent_dim`` is free."""
+        return None
+
+    def from_params(self, params: tf.Tensor, latent_dim: int) -> tfd.Distribution:
+        """q(z | x) from the encoder's parameters, without any KL attachment."""
+        return self.layer.new(params, latent_dim)
+
+    def draws(self, q: tfd.Distribution, n: int, temperature: tf.Variable | None) -> tf.Tensor:
+        """``n`` reparameterised draws of z per image for training, ``[n, batch, latent]``.
+
+        With ``n == 1`` it is the posterior layer's own sample, the z the KL layer sees.
+        """
+        return tf.convert_to_tensor(q)[None] if n == 1 else q.sample(n)
 
     def params_size(self, latent_dim: int) -> int:
         """Numbers the encoder must emit for this family."""
@@ -49,7 +75,7 @@ class Posterior:
 
     def check_exact_kl(self, latent_dim: int, prior: tfd.Distribution) -> None:
         """Raises ``ValueError`` unless TFP has a closed-form KL from this family to ``prior``."""
-        probe = self.layer.new(tf.zeros([1, self.params_size(latent_dim)]), latent_dim)
+        probe = self.from_params(tf.zeros([1, self.params_size(latent_dim)]), latent_dim)
         try:
             tfd.kl_divergence(probe, prior)
         except NotImplementedError:

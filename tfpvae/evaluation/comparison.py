@@ -11,7 +11,7 @@ each likelihood's :class:`~tfpvae.components.likelihoods.DataSpace` says how to 
 * (0, 1) (``beta``, ``continuous_bernoulli``, ``gaussian``): the IWAE bound on
   uniformly dequantised data :math:`y = (x + u)/256`, one fresh :math:`u` per
   image, minus :math:`D \log 256`; its expectation over :math:`u` is
-  :math:`\le \log P(x)` (:mod:`tfpvae.training.dequantize`);
+  :math:`\le \log P(x)` (:mod:`tfpvae.components.dequantize`);
 * binarised (``bernoulli``): not comparable, so not in the column.
 
 Bits per dimension are :math:`-\text{bound} / (D \ln 2)`, lower is better; the

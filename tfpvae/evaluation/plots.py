@@ -174,6 +174,51 @@ def plot_manifold(model, n: int = 15, dims: tuple[int, int] = (0, 1)) -> Figure:
     return fig
 
 
+def category_codes(categorical_dims: int, categories: int) -> tuple[np.ndarray, int, int]:
+    """Codes of N categorical variables of K classes for :func:`plot_categories`.
+
+    N = 1: each one-hot class, in one row of K. N > 1: a K × K grid, the class of
+    the first variable down the rows and of the second across the columns; the
+    other variables are held at the prior mean, 1/K for every class.
+
+    Returns:
+        ``(codes [rows * cols, N * K], rows, cols)``.
+    """
+    n, k = categorical_dims, categories
+    eye = np.eye(k, dtype=np.float32)
+    if n == 1:
+        return eye, 1, k
+    codes = np.full((k, k, n, k), 1.0 / k, np.float32)
+    codes[:, :, 0] = eye[:, None, :]  # row i: variable 1 in class i
+    codes[:, :, 1] = eye[None, :, :]  # column j: variable 2 in class j
+    return codes.reshape(k * k, n * k), k, k
+
+
+def plot_categories(model) -> Figure:
+    """The decoded grid of categories of a discrete latent (see :func:`category_codes`)."""
+    n, k = model.config.categorical_dims, model.config.categories
+    codes, rows, cols = category_codes(n, k)
+    images = _np(model.decode(codes))
+    pad = 1
+    fig, ax = plt.subplots(figsize=(0.6 * cols + 1.0, 0.6 * rows + 1.0))
+    ax.imshow(tile(images, cols, pad), cmap=None if images.ndim == 4 else "gray", vmin=0, vmax=1)
+    height, width = images.shape[1:3]
+    ax.set_xticks(np.arange(cols) * (width + pad) + (width - 1) / 2, [str(c) for c in range(cols)])
+    ax.set_yticks(
+        np.arange(rows) * (height + pad) + (height - 1) / 2, [str(r) for r in range(rows)]
+    )
+    if n == 1:
+        ax.set_yticks([])
+        ax.set_xlabel("class")
+        ax.set_title(f"Decoded means of the {k} classes")
+    else:
+        ax.set_xlabel("class of variable 2")
+        ax.set_ylabel("class of variable 1")
+        others = f"; the other {n - 2} variables at the prior mean" if n > 2 else ""
+        ax.set_title(f"Decoded means by the first two variables' classes{others}")
+    return fig
+
+
 def interpolate(model, x_a: np.ndarray, x_b: np.ndarray, steps: int = 10) -> np.ndarray:
     """Decoded means along the straight line between the codes of two images."""
     z = _np(model.encode(np.stack([x_a, x_b])))

@@ -39,6 +39,11 @@ MODEL_OPTIONS = {
     "kl_samples": "kl_samples",
     "learning_rate": "learning_rate",
     "precision": "precision",
+    "prior": "prior",
+    "prior_components": "prior_components",
+    "categorical_dims": "categorical_dims",
+    "categories": "categories",
+    "temperature": "temperature",
 }
 TRAIN_OPTIONS = {
     "dataset": "dataset",
@@ -54,6 +59,8 @@ TRAIN_OPTIONS = {
     "tensorboard": "tensorboard",
     "tensorboard_images_every": "tensorboard_images_every",
     "dequantize": "dequantize",
+    "temperature_end": "temperature_end",
+    "temperature_epochs": "temperature_epochs",
 }
 EXIT_FAULT = 3
 EXIT_INTERRUPTED = 130
@@ -147,6 +154,34 @@ def _add_train_parser(subparsers, parents: list[argparse.ArgumentParser]) -> Non
         choices=["uniform"],
         help="uniform: fresh (x + u)/256 noise per image and epoch, for a bound on the 8-bit "
         "data (Beta, continuous Bernoulli, Gaussian; default: the course's fixed shift)",
+    )
+    p.add_argument(
+        "--prior",
+        choices=names.PRIORS,
+        help="p(z): standard_normal (default), mixture (learned) or vamp (VampPrior); "
+        "learned priors need the sampled KL",
+    )
+    p.add_argument(
+        "--prior-components", type=int, help="mixture components or VampPrior pseudo-inputs"
+    )
+    p.add_argument(
+        "--categorical-dims",
+        type=int,
+        help="N categorical variables of --posterior relaxed_categorical (default: 20)",
+    )
+    p.add_argument(
+        "--categories", type=int, help="K classes per categorical variable (default: 10)"
+    )
+    p.add_argument(
+        "--temperature", type=float, help="initial Gumbel-softmax temperature (default: 1)"
+    )
+    p.add_argument(
+        "--temperature-end", type=float, help="temperature after the schedule (default: 0.5)"
+    )
+    p.add_argument(
+        "--temperature-epochs",
+        type=int,
+        help="epochs of exponential temperature decay to --temperature-end (default: 0 = constant)",
     )
     p.add_argument("--out", type=Path, required=True, help="run directory to create")
     p.add_argument("--force", action="store_true", default=False, help="overwrite --out")

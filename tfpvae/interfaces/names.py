@@ -6,19 +6,30 @@ names of one registry in registration order; ``tests/test_cli.py`` checks that
 they agree.
 
 Example:
-    >>> from tfpvae.interfaces.names import LIKELIHOODS
-    >>> LIKELIHOODS
-    ('bernoulli', 'beta', 'continuous_bernoulli')
+    >>> from tfpvae.interfaces.names import ARCHITECTURES
+    >>> ARCHITECTURES
+    ('mlp', 'conv')
 """
 
 from __future__ import annotations
 
 #: :data:`tfpvae.components.likelihoods.LIKELIHOODS`
-LIKELIHOODS = ("bernoulli", "beta", "continuous_bernoulli")
+LIKELIHOODS = (
+    "bernoulli",
+    "beta",
+    "continuous_bernoulli",
+    "discretized_logistic",
+    "categorical",
+    "gaussian",
+)
 #: :data:`tfpvae.components.trunks.ARCHITECTURES`
 ARCHITECTURES = ("mlp", "conv")
-#: :data:`tfpvae.models.encoder.POSTERIORS`
-POSTERIORS = ("full", "diag")
+#: :data:`tfpvae.components.posteriors.POSTERIORS`
+POSTERIORS = ("full", "diag", "relaxed_categorical")
+#: :data:`tfpvae.components.priors.PRIORS`
+PRIORS = ("standard_normal", "mixture", "vamp")
+#: :data:`tfpvae.objectives.OBJECTIVES`
+OBJECTIVES = ("elbo",)
 #: :data:`tfpvae.components.kl.KL_ATTACHMENTS`
 KL_ATTACHMENTS = ("add_loss", "regularizer")
 #: :data:`tfpvae.io.datasets.DATASETS`

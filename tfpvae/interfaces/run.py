@@ -35,7 +35,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from tfpvae._backend import tf, tfk
+from tfpvae.components.dequantize import DEQUANTIZERS
 from tfpvae.components.likelihoods import get_likelihood
+from tfpvae.components.posteriors import POSTERIORS
 from tfpvae.config import VAEConfig, _positive_int
 from tfpvae.evaluation import plots
 from tfpvae.evaluation.bounds import held_out_metrics
@@ -50,9 +52,9 @@ from tfpvae.io.saving import (
     write_config,
 )
 from tfpvae.models import VAE, build_vae_from_config
-from tfpvae.training.callbacks import KLWarmUp, TqdmProgress
+from tfpvae.registry import Registry
+from tfpvae.training.callbacks import KLWarmUp, TemperatureAnnealing, TqdmProgress
 from tfpvae.training.checkpoints import Checkpoints, EpochCheckpoint
-from tfpvae.training.dequantize import DEQUANTIZERS
 from tfpvae.training.distribute import (
     STRATEGIES,
     is_worker_directory,
@@ -114,7 +116,11 @@ class TrainSettings:
         dequantize: How a likelihood on (0, 1) sees the 8-bit pixels: ``None``
             (the course's fixed shift) or ``"uniform"`` (a fresh ``u ~ U[0, 1)``
             per image and epoch in training, one fixed draw for the test split;
-            see ``tfpvae.training.dequantize``).
+            see ``tfpvae.components.dequantize``).
+        temperature_end: The Gumbel-softmax temperature reached after
+            ``temperature_epochs`` (``posterior="relaxed_categorical"``).
+        temperature_epochs: Epochs over which the temperature falls exponentially
+            from the model's ``temperature`` to ``temperature_end`` (0 = constant).
     """
 
     dataset: str = "digits"
@@ -130,6 +136,8 @@ class TrainSettings:
     tensorboard: str | None = None
     tensorboard_images_every: int = 5
     dequantize: str | None = None
+    temperature_end: float = 0.5
+    temperature_epochs: int = 0
 
     def __post_init__(self) -> None:
         DATASETS.get(self.dataset)
@@ -152,6 +160,7 @@ class TrainSettings:
             raise ValueError(f"tensorboard must be a directory, got {self.tensorboard!r}")
         if not isinstance(self.deterministic, bool):
             raise ValueError(f"deterministic must be true or false, got {self.deterministic!r}")
+        TemperatureAnnealing(1.0, self.temperature_end, self.temperature_epochs)  # validates
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -283,6 +292,12 @@ def fit(
     """
     steps = -(-len(data.x_train) // settings.batch_size)
     callbacks: list[tfk.callbacks.Callback] = [KLWarmUp(settings.warmup_epochs)]
+    if settings.temperature_epochs:
+        callbacks.append(
+            TemperatureAnnealing(
+                vae.config.temperature, settings.temperature_end, settings.temperature_epochs
+            )
+        )
     if progress:
         callbacks.append(
             TqdmProgress(settings.epochs, steps, initial_epoch=initial_epoch, desc="training")
@@ -412,6 +427,11 @@ def run_training(
         tf.config.experimental.enable_op_determinism()
     tfk.utils.set_random_seed(settings.seed)
     vae = build_vae_from_config(model_config, strategy=strategy)
+    if settings.temperature_epochs and vae.temperature is None:
+        raise ValueError(
+            "a temperature schedule (temperature_epochs > 0) needs "
+            "posterior='relaxed_categorical'; drop --temperature-epochs"
+        )
     checkpoints = Checkpoints(vae, out / CHECKPOINT_DIR)
     initial_epoch = checkpoints.restore() if resume else 0
     vae.optimizer.learning_rate.assign(model_config.learning_rate)  # may change on resume
@@ -467,15 +487,8 @@ def write_figures(vae: VAE, data: RunData, out: Path) -> list[Path]:
         "interpolation": lambda: plots.plot_interpolation(vae, x[0], x[1]),
         "history": lambda: plots.plot_history(read_history(out)),
     }
-    if vae.config.latent_dim >= 2:
-        figures["latent"] = lambda: plots.plot_latent(vae, x, y, names)
-        figures["manifold"] = lambda: plots.plot_manifold(vae)
-        before = Path(out) / LATENT_BEFORE_FILE
-        if before.is_file():
-            z_before, z_after = np.load(before), vae.encode(x).numpy()
-            figures["latent_before_after"] = lambda: plots.plot_latent_before_after(
-                z_before, z_after, y, names
-            )
+    latent_kind = POSTERIORS.get(vae.config.posterior).latent_kind
+    figures.update(LATENT_FIGURES.get(latent_kind)(vae, data, Path(out)))
     paths = []
     for name, draw in figures.items():
         fig = draw()
@@ -484,6 +497,33 @@ def write_figures(vae: VAE, data: RunData, out: Path) -> list[Path]:
         plt.close(fig)
     paths.append(plots.save_interpolation_gif(vae, x[0], x[1], fig_dir / "interpolation.gif"))
     return paths
+
+
+def _continuous_latent_figures(vae: VAE, data: RunData, out: Path) -> dict:
+    """Codes by class, the decoded manifold and the codes before/after training (d ≥ 2)."""
+    x, y, names = data.x_test, data.y_test, data.class_names
+    figures = {}
+    if vae.config.latent_dim >= 2:
+        figures["latent"] = lambda: plots.plot_latent(vae, x, y, names)
+        figures["manifold"] = lambda: plots.plot_manifold(vae)
+        before = out / LATENT_BEFORE_FILE
+        if before.is_file():
+            z_before, z_after = np.load(before), vae.encode(x).numpy()
+            figures["latent_before_after"] = lambda: plots.plot_latent_before_after(
+                z_before, z_after, y, names
+            )
+    return figures
+
+
+def _categorical_latent_figures(vae: VAE, data: RunData, out: Path) -> dict:
+    """The decoded grid of categories."""
+    return {"categories": lambda: plots.plot_categories(vae)}
+
+
+#: The latent figures of a posterior family (its ``latent_kind``): name → drawing function.
+LATENT_FIGURES: Registry = Registry("latent figures")
+LATENT_FIGURES.register("continuous", _continuous_latent_figures)
+LATENT_FIGURES.register("categorical", _categorical_latent_figures)
 
 
 def settings_of(out: str | Path) -> TrainSettings:

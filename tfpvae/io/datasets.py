@@ -162,7 +162,7 @@ def prepare(x: np.ndarray, likelihood: str = "beta", **options) -> np.ndarray:
       (0, 1). By default the course's fixed shift ``(x + 0.5) / 256``;
       ``dequantize="uniform"`` gives ``(x + u) / 256`` with fresh ``u ~ U[0, 1)``
       per pixel (seeded by ``seed``), whose bound is a bound on the 8-bit data
-      (see :mod:`tfpvae.training.dequantize`).
+      (see :mod:`tfpvae.components.dequantize`).
     * ``"discretized_logistic"`` and ``"categorical"``: the levels themselves,
       ``x`` as float32 integers 0..255 (no options).
     * ``"bernoulli"``: {0, 1}; ``binarize="threshold"`` (default, pixel/255 > 0.5)

@@ -15,7 +15,7 @@ from tfpvae.training.tuning import STEPS_PER_EXECUTION, use_xla
 
 def build_vae(
     likelihood: str = "beta",
-    latent_dim: int = 2,
+    latent_dim: int | None = None,
     hidden_units: tuple[int, ...] = (256, 64),
     input_shape: tuple[int, ...] = (28, 28),
     architecture: str = "mlp",
@@ -24,7 +24,7 @@ def build_vae(
     use_exact_kl: bool = False,
     kl_weight: float = 1.0,
     kl_samples: int = 1,
-    prior: tfd.Distribution | None = None,
+    prior: tfd.Distribution | str | None = None,
     learning_rate: float = 1e-3,
     strategy: tf.distribute.Strategy | None = None,
     **config_fields: Any,
@@ -34,21 +34,28 @@ def build_vae(
     Args:
         likelihood: ``"beta"``, ``"bernoulli"`` or ``"continuous_bernoulli"``
             (see ``tfpvae.LIKELIHOODS``).
-        latent_dim: Size of z.
+        latent_dim: Size of z; ``None`` is 2, or ``categorical_dims × categories``
+            for ``posterior="relaxed_categorical"``.
         hidden_units: Encoder Dense widths; mirrored in the decoder.
         input_shape: Image shape, e.g. ``(28, 28)`` or ``(8, 8)``.
         architecture: ``"mlp"`` or ``"conv"``.
-        posterior: ``"full"`` (MultivariateNormalTriL) or ``"diag"`` (IndependentNormal).
+        posterior: ``"full"`` (MultivariateNormalTriL), ``"diag"`` (IndependentNormal) or
+            ``"relaxed_categorical"`` (Gumbel-softmax; with ``categorical_dims``,
+            ``categories`` and ``temperature``).
         kl: ``"add_loss"`` (KLDivergenceAddLoss) or ``"regularizer"`` (KLDivergenceRegularizer).
         use_exact_kl: Closed-form KL instead of sampling.
         kl_weight: β.
         kl_samples: Test points per example for the sampled KL.
-        prior: Any ``tfd.Distribution`` over ``R^latent_dim``; ``None`` is N(0, I).
+        prior: Any ``tfd.Distribution`` over ``R^latent_dim``, or the name of a
+            registered prior (the ``prior`` config field): ``"standard_normal"``
+            (``None``, N(0, I)), ``"mixture"`` or ``"vamp"`` with ``prior_components=K``.
         learning_rate: Adam's step size.
         strategy: A ``tf.distribute.Strategy``; the model is built and compiled in
             its scope. ``None`` uses the current one (one device by default).
         **config_fields: Further :class:`~tfpvae.config.VAEConfig` fields
-            (``objective``, ``n_samples``, ``conv_filters``, ``precision``, ``fast_path``).
+            (``objective``, ``n_samples``, ``conv_filters``, ``precision``, ``fast_path``,
+            ``prior``, ``prior_components``, ``categorical_dims``, ``categories``,
+            ``temperature``).
 
     Returns:
         A compiled :class:`~tfpvae.VAE`. ``vae(x)`` is p(x|z); ``vae.encoder(x)`` is q(z|x).
@@ -63,9 +70,11 @@ def build_vae(
         >>> vae(np.full((4, 8, 8), 0.5, "float32")).event_shape
         TensorShape([8, 8])
     """
+    if isinstance(prior, str):
+        config_fields["prior"], prior = prior, None
     config = VAEConfig(
         likelihood=likelihood,
-        latent_dim=latent_dim,
+        latent_dim=latent_dim,  # type: ignore[arg-type]  # None: the posterior family's size
         hidden_units=tuple(hidden_units),
         input_shape=tuple(input_shape),
         architecture=architecture,

@@ -3,7 +3,9 @@ r"""The probabilistic encoder q(z | x) with its KL to the prior attached.
 The encoder is ``trunk → Dense(params_size) → posterior layer [→ KL layer]``. The
 posterior layer comes from :data:`~tfpvae.components.posteriors.POSTERIORS`
 (``"full"``: ``tfpl.MultivariateNormalTriL``, the course's choice; ``"diag"``:
-``tfpl.IndependentNormal``); the KL is attached as ``config.kl`` says.
+``tfpl.IndependentNormal``; ``"relaxed_categorical"``: Gumbel-softmax); the KL is
+attached as ``config.kl`` says. A VampPrior is bound to the encoder's
+``trunk → Dense`` part, which gives q(z|u) without a KL attachment.
 """
 
 from __future__ import annotations
@@ -15,27 +17,41 @@ from tfpvae.components.kl import KL_ATTACHMENTS, KLTerm
 from tfpvae.components.likelihoods import get_likelihood
 from tfpvae.components.posteriors import POSTERIORS
 from tfpvae.components.precision import PRECISIONS
-from tfpvae.components.priors import check_prior
+from tfpvae.components.priors import PRIORS, LearnedPrior, check_prior
 from tfpvae.components.trunks import ARCHITECTURES
 from tfpvae.config import VAEConfig
 
 
-def resolve_prior(config: VAEConfig, prior: tfd.Distribution | None) -> tfd.Distribution:
-    """The prior to use: the posterior family's N(0, I) or a checked user prior."""
-    posterior = POSTERIORS.get(config.posterior)
+def resolve_prior(
+    config: VAEConfig, prior: tfd.Distribution | None
+) -> tfd.Distribution | LearnedPrior:
+    """The prior to use: a checked user prior, else ``config.prior`` from ``PRIORS``.
+
+    The registered ``"standard_normal"`` is the posterior family's standard prior
+    (N(0, I) for the Gaussians); a learned prior is a new
+    :class:`~tfpvae.components.priors.LearnedPrior` layer.
+    """
+    posterior = POSTERIORS.get(config.posterior).specialise(config)
+    registered = PRIORS.get(config.prior)
     if prior is None:
+        if registered.make is not None:  # a learned prior
+            return registered.make(config.latent_dim, config.prior_components, config.input_shape)
         return posterior.default_prior(config.latent_dim)
+    if registered.learned:
+        raise ValueError(
+            f"both prior={type(prior).__name__} and config prior={config.prior!r} were given; "
+            "pass a distribution or a registered prior name, not both"
+        )
     prior = check_prior(prior, config.latent_dim)
-    if config.use_exact_kl:
+    if config.use_exact_kl or posterior.exact_rate:
         posterior.check_exact_kl(config.latent_dim, prior)
     return prior
 
 
 def make_kl_term(config: VAEConfig, prior: tfd.Distribution | None = None) -> KLTerm:
     """The KL estimator and β of ``config``, against ``prior`` (``None``: N(0, I))."""
-    return KLTerm(
-        resolve_prior(config, prior), config.use_exact_kl, config.kl_samples, config.kl_weight
-    )
+    exact = config.use_exact_kl or POSTERIORS.get(config.posterior).exact_rate
+    return KLTerm(resolve_prior(config, prior), exact, config.kl_samples, config.kl_weight)
 
 
 def build_encoder(
@@ -68,7 +84,7 @@ def build_encoder(
     """
     config = (config or VAEConfig()).replace(**overrides) if overrides else config or VAEConfig()
     kl_term = kl_term or make_kl_term(config, prior)
-    posterior = POSTERIORS.get(config.posterior)
+    posterior = POSTERIORS.get(config.posterior).specialise(config)
     attachment = KL_ATTACHMENTS.get(config.kl)(kl_term)
 
     inputs = tfk.Input(shape=config.input_shape, name="image")
@@ -81,6 +97,11 @@ def build_encoder(
     params = tfk.layers.Dense(
         posterior.params_size(config.latent_dim), dtype="float32", name="posterior_params"
     )(features)
+    if kl_term.prior_layer is not None:  # before the KL layer first asks for the prior
+        params_model = tfk.Model(inputs, params, name="posterior_params_model")
+        kl_term.prior_layer.bind_posterior(
+            lambda images: posterior.from_params(params_model(images), config.latent_dim)
+        )
     approx_posterior = posterior.make_layer(
         config.latent_dim, name="approx_posterior", **attachment.posterior_kwargs
     )(params)

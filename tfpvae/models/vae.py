@@ -40,10 +40,14 @@ class VAE(KerasModelIO, tfk.Model):
         encoder: Model ``x → q(z|x)`` (its KL layer adds β·KL to ``losses``).
         decoder: Model ``z → p(x|z)``.
         kl_term: The KL estimator, prior and β shared with the encoder's KL layer.
-        custom_prior: Whether the prior was given by the user (not N(0, I)).
+        custom_prior: Whether the prior was given by the user (a distribution, not
+            a name from ``PRIORS``).
         **kwargs: Passed to ``tf_keras.Model``.
 
     Attributes:
+        learned_prior: The :class:`~tfpvae.components.priors.LearnedPrior` layer of a
+            learned prior (so that Keras trains, saves and checkpoints its
+            variables), or ``None``.
         objective: The bound :class:`~tfpvae.objectives.Objective`.
         noise: The generator the objective draws from (checkpointed with the model).
         training_fault: Where the latest ``fit`` went non-finite, or ``None``.
@@ -61,6 +65,7 @@ class VAE(KerasModelIO, tfk.Model):
         super().__init__(**kwargs)
         self.config, self.encoder, self.decoder = config, encoder, decoder
         self.kl_term, self.custom_prior = kl_term, custom_prior
+        self.learned_prior = kl_term.prior_layer
         self.objective = OBJECTIVES.get(config.objective)(self)
         self.noise = tf.random.Generator.from_seed(fit_layer.next_seed())
         self.fault_monitor = FaultMonitor()
@@ -77,6 +82,12 @@ class VAE(KerasModelIO, tfk.Model):
     def kl_weight(self) -> tf.Variable:
         """β, a variable: assign to it to anneal."""
         return self.kl_term.kl_weight
+
+    @property
+    def temperature(self) -> tf.Variable | None:
+        """τ of a relaxed posterior (a variable: assign to it to anneal), else ``None``."""
+        layers = {layer.name: layer for layer in self.encoder.layers}
+        return getattr(layers.get("approx_posterior"), "temperature", None)
 
     @property
     def likelihood(self) -> Likelihood:

@@ -22,6 +22,8 @@ from __future__ import annotations
 from typing import Any
 
 from tfpvae._backend import tf
+from tfpvae.components.posteriors import POSTERIORS
+from tfpvae.components.priors import PRIORS
 from tfpvae.objectives.base import OBJECTIVES, Objective, Terms
 from tfpvae.objectives.fused import FUSED_GAUSSIANS, FusedELBO, tile_images
 
@@ -29,8 +31,10 @@ from tfpvae.objectives.fused import FUSED_GAUSSIANS, FusedELBO, tile_images
 class ELBO(Objective):
     """The S-sample ELBO through the TFP distributions of the encoder and decoder.
 
-    Draws come from TFP's own sampling: with S = 1 the decoder's z is the
-    posterior layer's sample, the same point TFP's KL layer uses.
+    Draws come from the posterior family (``Posterior.draws``): TFP's own
+    sampling for the Gaussians, where with S = 1 the decoder's z is the posterior
+    layer's sample, the same point TFP's KL layer uses; Gumbel-softmax draws at
+    the model's temperature for ``"relaxed_categorical"``.
 
     Args:
         vae: The :class:`~tfpvae.VAE` it is bound to.
@@ -40,6 +44,7 @@ class ELBO(Objective):
     def __init__(self, vae: Any, n_samples: int = 1) -> None:
         self.vae = vae
         self.n_samples = int(n_samples)
+        self.posterior = POSTERIORS.get(vae.config.posterior)
 
     def draw_noise(self, generator: tf.random.Generator, batch: tf.Tensor) -> None:
         return None
@@ -47,7 +52,7 @@ class ELBO(Objective):
     def terms(self, x: tf.Tensor, noise: Any = None, training: bool = False) -> Terms:
         vae, samples = self.vae, self.n_samples
         q = vae.encoder(x, training=training)
-        z = tf.convert_to_tensor(q)[None] if samples == 1 else q.sample(samples)  # [S, batch, d]
+        z = self.posterior.draws(q, samples, vae.temperature)  # [S, batch, d]
         likelihood = vae.decoder(tf.reshape(z, [-1, z.shape[-1]]), training=training)
         log_lik = -vae.likelihood.negative_log_prob(tile_images(x, samples), likelihood)
         distortion = -tf.reduce_mean(tf.reshape(log_lik, [samples, -1]), axis=0)  # [batch]
@@ -59,9 +64,14 @@ class ELBO(Objective):
 
 
 def make_elbo(vae: Any) -> Objective:
-    """The ``"elbo"`` objective of ``vae``: fused where it applies, else :class:`ELBO`."""
+    """The ``"elbo"`` objective of ``vae``: fused where it applies, else :class:`ELBO`.
+
+    The fused path covers the Gaussian posteriors against N(0, I) only: not a
+    user's prior, nor a learned one.
+    """
     config = vae.config
-    fused = config.fast_path and not vae.custom_prior and config.posterior in FUSED_GAUSSIANS
+    standard_prior = not vae.custom_prior and not PRIORS.get(config.prior).learned
+    fused = config.fast_path and standard_prior and config.posterior in FUSED_GAUSSIANS
     return (FusedELBO if fused else ELBO)(vae, config.n_samples)
 
 

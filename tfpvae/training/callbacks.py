@@ -1,8 +1,9 @@
-"""Keras callbacks: KL warm-up and a tqdm progress bar."""
+"""Keras callbacks: KL warm-up, Gumbel-softmax temperature annealing, a tqdm progress bar."""
 
 from __future__ import annotations
 
 import importlib.util
+import math
 import sys
 from typing import Any
 
@@ -61,6 +62,57 @@ class KLWarmUp(tfk.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is not None:
             logs["beta"] = float(self.model.kl_weight.numpy())
+
+
+class TemperatureAnnealing(tfk.callbacks.Callback):
+    r"""Lowers the Gumbel-softmax temperature τ exponentially over ``epochs`` epochs.
+
+    At epoch e (counting from 0) the model trains at
+
+    .. math:: \tau_e = \tau_0 \left(\frac{\tau_N}{\tau_0}\right)^{\min(1,\, e/N)}
+        = \tau_0\, e^{-r \min(e, N)},\qquad r = \frac{\ln(\tau_0/\tau_N)}{N},
+
+    the exponential decay of Jang et al. (2016), stopped at :math:`\tau_N`. The τ
+    of each epoch is logged as ``temperature``.
+
+    Args:
+        start: :math:`\tau_0`.
+        end: :math:`\tau_N`, kept from epoch N on.
+        epochs: N; 0 keeps :math:`\tau_0` throughout.
+
+    Raises:
+        ValueError: On a non-positive temperature or negative ``epochs``, and when
+            training starts on a model without a temperature (a Gaussian posterior).
+    """
+
+    def __init__(self, start: float, end: float, epochs: int) -> None:
+        super().__init__()
+        for name, value in (("start", start), ("end", end)):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"temperature {name} must be a finite number > 0, got {value!r}")
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+            raise ValueError(f"temperature annealing epochs must be an integer >= 0, got {epochs}")
+        self.start, self.end, self.epochs = float(start), float(end), epochs
+
+    def temperature_at(self, epoch: int) -> float:
+        """τ for a 0-based epoch."""
+        if self.epochs == 0:
+            return self.start
+        return self.start * (self.end / self.start) ** min(1.0, epoch / self.epochs)
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if getattr(self.model, "temperature", None) is None:
+            raise ValueError(
+                "temperature annealing needs a relaxed posterior "
+                "(posterior='relaxed_categorical'); drop the temperature schedule"
+            )
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.model.temperature.assign(self.temperature_at(epoch))
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None:
+            logs["temperature"] = float(self.model.temperature.numpy())
 
 
 class TqdmProgress(tfk.callbacks.Callback):

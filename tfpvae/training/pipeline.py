@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from tfpvae._backend import tf
-from tfpvae.training.dequantize import uniform_dequantize
+from tfpvae.components.dequantize import uniform_dequantize
 
 #: Batches the pipeline gathers ahead of the training step.
 PREFETCH_BATCHES = 2
@@ -131,7 +131,7 @@ def array_dataset(
             :func:`steps_per_epoch`.
         dequantize: Serve ``(x + u) / 256`` with a fresh ``u ~ U[0, 1)`` per
             pixel, image and epoch (uniform dequantisation, see
-            :mod:`tfpvae.training.dequantize`), seeded by ``(seed, epoch, batch)``, so a
+            :mod:`tfpvae.components.dequantize`), seeded by ``(seed, epoch, batch)``, so a
             resumed run sees the same noise.
 
     Returns:
