@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import re
+
 import pytest
+from conftest import REPO
 
 import tfpvae
 from tfpvae.registry import Registry
@@ -35,5 +38,13 @@ def test_public_api_is_declared() -> None:
         assert hasattr(tfpvae, name), name
 
 
-def test_readme_quickstart_names_are_public() -> None:
-    from tfpvae import build_vae, load, load_dataset, prepare, save  # noqa: F401
+def test_readme_python_examples_import_only_public_names() -> None:
+    readme = (REPO / "README.md").read_text()
+    names = {
+        name.strip()
+        for block in re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+        for imported in re.findall(r"^from tfpvae import ([\w, ]+)$", block, flags=re.M)
+        for name in imported.split(",")
+    }
+    assert names, "the README shows no `from tfpvae import ...` example"
+    assert names <= set(tfpvae.__all__), names - set(tfpvae.__all__)
