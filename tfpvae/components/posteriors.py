@@ -5,7 +5,12 @@ contract, so the Dense layer in front of it sizes itself:
 
 * ``"full"``: ``tfpl.MultivariateNormalTriL``, the course's choice, a Gaussian
   with a full lower-triangular scale;
-* ``"diag"``: ``tfpl.IndependentNormal``, a Gaussian with a diagonal scale.
+* ``"diag"``: ``tfpl.IndependentNormal``, a Gaussian with a diagonal scale;
+* ``"iaf"``: :class:`~tfpvae.components.flows.IAFPosterior`, an inverse
+  autoregressive flow on a diagonal Gaussian (no closed-form KL).
+
+A family may take :class:`~tfpvae.config.VAEConfig` fields (``config_fields``),
+which the encoder passes to ``params_size`` and ``make_layer`` by name.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tfpvae._backend import tf, tfd, tfk, tfpl
+from tfpvae.components.flows import IAFPosterior, flow_point
 from tfpvae.components.priors import standard_normal_prior
 from tfpvae.registry import Registry
 
@@ -34,18 +40,29 @@ class Posterior:
         layer: The ``tfpl`` layer class (``params_size``/``new`` contract).
         default_prior: latent_dim → the N(0, I) prior in a family that has a
             closed-form KL with this posterior.
+        exact_kl: Whether a closed-form KL to the default prior exists
+            (``VAEConfig`` refuses ``use_exact_kl=True`` otherwise).
+        config_fields: Names of config fields the layer takes as keyword arguments.
+        point: q(z|x) → a deterministic code ``[batch, d]`` (``VAE.encode``); the mean.
     """
 
     layer: type
     default_prior: Callable[[int], tfd.Distribution]
+    exact_kl: bool = True
+    config_fields: tuple[str, ...] = ()
+    point: Callable[[tfd.Distribution], tf.Tensor] = tfd.Distribution.mean
 
-    def params_size(self, latent_dim: int) -> int:
-        """Numbers the encoder must emit for this family."""
-        return int(self.layer.params_size(latent_dim))
+    def params_size(self, latent_dim: int, **options: Any) -> int:
+        """Numbers the encoder must emit for this family (``options``: its config fields)."""
+        return int(self.layer.params_size(latent_dim, **options))
 
     def make_layer(self, latent_dim: int, **kwargs: Any) -> tfk.layers.Layer:
         """The distribution layer that ends the encoder."""
         return self.layer(latent_dim, **kwargs)
+
+    def options(self, config: Any) -> dict[str, Any]:
+        """The values of this family's ``config_fields`` in ``config``."""
+        return {name: getattr(config, name) for name in self.config_fields}
 
     def check_exact_kl(self, latent_dim: int, prior: tfd.Distribution) -> None:
         """Raises ``ValueError`` unless TFP has a closed-form KL from this family to ``prior``."""
@@ -64,3 +81,13 @@ class Posterior:
 POSTERIORS: Registry[Posterior] = Registry("posterior")
 POSTERIORS.register("full", Posterior(tfpl.MultivariateNormalTriL, standard_normal_prior))
 POSTERIORS.register("diag", Posterior(tfpl.IndependentNormal, independent_standard_normal))
+POSTERIORS.register(
+    "iaf",
+    Posterior(
+        IAFPosterior,
+        independent_standard_normal,
+        exact_kl=False,
+        config_fields=("num_flows", "flow_hidden_units"),
+        point=flow_point,
+    ),
+)

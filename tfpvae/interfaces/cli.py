@@ -31,6 +31,11 @@ MODEL_OPTIONS = {
     "kl_samples": "kl_samples",
     "learning_rate": "learning_rate",
     "precision": "precision",
+    "objective": "objective",
+    "n_samples": "n_samples",
+    "train_k": "iwae_k",
+    "num_flows": "num_flows",
+    "flow_hidden_units": "flow_hidden_units",
 }
 TRAIN_OPTIONS = {
     "dataset": "dataset",
@@ -68,6 +73,7 @@ def _add_train_parser(subparsers) -> None:
     from tfpvae.components.precision import PRECISIONS
     from tfpvae.components.trunks import ARCHITECTURES
     from tfpvae.io.datasets import DATASETS
+    from tfpvae.objectives import OBJECTIVES
     from tfpvae.training.distribute import STRATEGIES
 
     p = subparsers.add_parser(
@@ -112,6 +118,18 @@ def _add_train_parser(subparsers) -> None:
         "--precision",
         choices=PRECISIONS.names(),
         help="trunk precision; distributions stay float32 (default: float32)",
+    )
+    p.add_argument("--objective", choices=OBJECTIVES.names(), help="training loss (default: elbo)")
+    p.add_argument("--n-samples", type=int, help="draws of z per image for --objective elbo")
+    p.add_argument(
+        "--train-k",
+        type=int,
+        help="importance samples per image for --objective iwae (default: 5; "
+        "--k is the held-out bound's)",
+    )
+    p.add_argument("--num-flows", type=int, help="flows of --posterior iaf (default: 2)")
+    p.add_argument(
+        "--flow-hidden-units", type=_int_list, help="MADE widths of --posterior iaf, e.g. 64"
     )
     p.add_argument("--out", type=Path, required=True, help="run directory to create")
     p.add_argument("--force", action="store_true", default=False, help="overwrite --out")
@@ -198,11 +216,12 @@ def resolve_train_options(args: argparse.Namespace):
     options = stored_options(args.out) if given.get("resume") else {}
     options.update(read_config_file(given.pop("config")) if "config" in given else {})
     options.update({k: v for k, v in given.items() if k in MODEL_OPTIONS or k in TRAIN_OPTIONS})
-    if isinstance(options.get("hidden_units"), str):
-        try:
-            options["hidden_units"] = _int_list(options["hidden_units"])
-        except argparse.ArgumentTypeError as err:
-            raise UsageError(f"hidden_units: {err}") from None
+    for name in ("hidden_units", "flow_hidden_units"):
+        if isinstance(options.get(name), str):
+            try:
+                options[name] = _int_list(options[name])
+            except argparse.ArgumentTypeError as err:
+                raise UsageError(f"{name}: {err}") from None
     settings = TrainSettings(
         **{TRAIN_OPTIONS[k]: v for k, v in options.items() if k in TRAIN_OPTIONS}
     )

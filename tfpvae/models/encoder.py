@@ -73,11 +73,14 @@ def build_encoder(
     inputs = tfk.Input(shape=config.input_shape, name="image")
     with PRECISIONS.get(config.precision).trunk_policy():
         features = ARCHITECTURES.get(config.architecture).encode(inputs, config.trunk_sizes)
+    options = posterior.options(config)
     params = tfk.layers.Dense(
-        posterior.params_size(config.latent_dim), dtype="float32", name="posterior_params"
+        posterior.params_size(config.latent_dim, **options),
+        dtype="float32",
+        name="posterior_params",
     )(features)
     approx_posterior = posterior.make_layer(
-        config.latent_dim, name="approx_posterior", **attachment.posterior_kwargs
+        config.latent_dim, name="approx_posterior", **options, **attachment.posterior_kwargs
     )(params)
     if attachment.after_posterior is not None:
         approx_posterior = attachment.after_posterior(approx_posterior)
