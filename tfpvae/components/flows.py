@@ -22,7 +22,8 @@ Sampling is therefore one pass per flow, and, since the Jacobian of each
     + \sum_t \sum_i s_{t,i}(z_{t-1}, h) .
 
 A ``tfb.Permute`` (reversal) sits between consecutive flows, so each variable is
-conditioned on the others somewhere in the chain. The log-scales are bounded
+conditioned on the others somewhere in the chain; a last ``tfb.Permute`` undoes
+their product, so that the coordinates of z line up with the base's. The log-scales are bounded
 smoothly, :math:`s = S\tanh(\tilde s / S)` with :math:`S =` :data:`LOG_SCALE_BOUND`,
 which is the identity near 0 and keeps a step from blowing up early in training.
 With the MADEs' last layers at zero every :math:`f_t` is the identity and q is
@@ -118,6 +119,8 @@ class IAFPosterior(tfpl.DistributionLambda):
                 steps.append(tfb.Permute(permutation=reverse, name=f"permute_{t}"))
             maf = tfb.MaskedAutoregressiveFlow(self._shift_and_log_scale(made, context))
             steps.append(tfb.Invert(maf, name=f"iaf_{t}"))
+        if len(self.made) % 2 == 0:  # an odd number of reversals: undo it
+            steps.append(tfb.Permute(permutation=reverse, name="permute_back"))
         return tfb.Chain(steps[::-1], name="iaf")  # Chain applies its last bijector first
 
     def base(self, params: tf.Tensor) -> tfd.Distribution:

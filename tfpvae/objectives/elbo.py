@@ -29,9 +29,9 @@ from tfpvae.objectives.fused import FUSED_GAUSSIANS, FusedELBO, tile_images
 class ELBO(Objective):
     """The S-sample ELBO through the TFP distributions of the encoder and decoder.
 
-    Draws come from TFP's own sampling: with S = 1 the decoder's z is the
-    posterior layer's sample, the same point TFP's KL layer uses. ``terms`` also
-    takes a stateless seed ``[2]`` as ``noise``, which fixes the draws.
+    Draws come from TFP's own sampling, ``q.sample(S)``; ``terms`` also takes a
+    stateless seed ``[2]`` as ``noise``, which fixes the draws. The sampled KL's
+    test points are these draws (with ``kl_samples = 1``), as in TFP's KL layer.
 
     Args:
         vae: The :class:`~tfpvae.VAE` it is bound to.
@@ -48,10 +48,9 @@ class ELBO(Objective):
     def terms(self, x: tf.Tensor, noise: Any = None, training: bool = False) -> Terms:
         vae, samples = self.vae, self.n_samples
         q = vae.encoder(x, training=training)
-        if noise is not None:  # a stateless seed: fixed draws
-            z = q.sample(samples, seed=noise)  # [S, batch, d]
-        else:
-            z = tf.convert_to_tensor(q)[None] if samples == 1 else q.sample(samples)
+        # Sampled here (not the layer's own draw) so that a flow posterior's log q at z
+        # reuses the forward pass (TFP's bijector cache); a seed fixes the draws.
+        z = q.sample(samples, seed=noise)  # [S, batch, d]
         likelihood = vae.decoder(tf.reshape(z, [-1, z.shape[-1]]), training=training)
         log_lik = -vae.likelihood.negative_log_prob(tile_images(x, samples), likelihood)
         distortion = -tf.reduce_mean(tf.reshape(log_lik, [samples, -1]), axis=0)  # [batch]
