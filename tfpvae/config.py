@@ -29,7 +29,8 @@ class VAEConfig:
         input_shape: Image shape, also the decoder's event shape. 28×28 for
             (Fashion-)MNIST, 8×8 for the digits.
         architecture: ``"mlp"`` (the course) or ``"conv"`` (the Keras conv VAE).
-        posterior: ``"full"`` (MultivariateNormalTriL, the course) or ``"diag"``.
+        posterior: ``"full"`` (MultivariateNormalTriL, the course), ``"diag"`` or
+            ``"iaf"`` (inverse autoregressive flow; sampled KL only).
         kl: ``"add_loss"`` (KLDivergenceAddLoss, the course) or ``"regularizer"``.
         use_exact_kl: Closed-form KL instead of TFP's sampled default.
         kl_weight: β of β-VAE; 1 is the ELBO.

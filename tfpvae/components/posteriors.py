@@ -50,7 +50,7 @@ class Posterior:
     default_prior: Callable[[int], tfd.Distribution]
     exact_kl: bool = True
     config_fields: tuple[str, ...] = ()
-    point: Callable[[tfd.Distribution], tf.Tensor] = tfd.Distribution.mean
+    point: Callable[[tfd.Distribution], tf.Tensor] = lambda q: q.mean()
 
     def params_size(self, latent_dim: int, **options: Any) -> int:
         """Numbers the encoder must emit for this family (``options``: its config fields)."""

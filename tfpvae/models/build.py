@@ -38,7 +38,8 @@ def build_vae(
         hidden_units: Encoder Dense widths; mirrored in the decoder.
         input_shape: Image shape, e.g. ``(28, 28)`` or ``(8, 8)``.
         architecture: ``"mlp"`` or ``"conv"``.
-        posterior: ``"full"`` (MultivariateNormalTriL) or ``"diag"`` (IndependentNormal).
+        posterior: ``"full"`` (MultivariateNormalTriL), ``"diag"`` (IndependentNormal)
+            or ``"iaf"`` (an inverse autoregressive flow, see ``tfpvae.components.flows``).
         kl: ``"add_loss"`` (KLDivergenceAddLoss) or ``"regularizer"`` (KLDivergenceRegularizer).
         use_exact_kl: Closed-form KL instead of sampling.
         kl_weight: β.
@@ -48,7 +49,8 @@ def build_vae(
         strategy: A ``tf.distribute.Strategy``; the model is built and compiled in
             its scope. ``None`` uses the current one (one device by default).
         **config_fields: Further :class:`~tfpvae.config.VAEConfig` fields
-            (``objective``, ``n_samples``, ``conv_filters``, ``precision``, ``fast_path``).
+            (``objective``, ``n_samples``, ``iwae_k``, ``num_flows``, ``flow_hidden_units``,
+            ``conv_filters``, ``precision``, ``fast_path``).
 
     Returns:
         A compiled :class:`~tfpvae.VAE`. ``vae(x)`` is p(x|z); ``vae.encoder(x)`` is q(z|x).
