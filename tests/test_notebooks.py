@@ -17,6 +17,7 @@ EXECUTED = [
     "03_likelihoods.ipynb",
     "04_conv_vae_and_autoencoder.ipynb",
     "05_evaluation.ipynb",
+    "06_beyond_gaussian.ipynb",
 ]
 MAX_BYTES = 1_500_000
 

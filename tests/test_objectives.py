@@ -88,3 +88,16 @@ def test_the_objective_uses_the_kl_the_layer_attaches(digits_beta, kl, use_exact
     rate = vae.kl_term.per_example(q, tf.convert_to_tensor(q)[None]).numpy()  # the layer's z
     assert rate.shape == (16,)
     np.testing.assert_allclose(attached, 0.7 * rate.mean(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (dict(objective="iwae", posterior="relaxed_categorical"), "use objective='elbo'"),
+        (dict(posterior="iaf", prior="vamp"), "or prior='mixture'"),
+        (dict(objective="iwae", iwae_k=0), "iwae_k must be a positive integer"),
+    ],
+)
+def test_combinations_without_a_meaning_are_refused(fields, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        tfpvae.VAEConfig(**fields)

@@ -34,7 +34,8 @@ class VAEConfig:
             features (``architecture="mlp"`` only).
         architecture: ``"mlp"`` (the course) or ``"conv"`` (the Keras conv VAE).
         posterior: ``"full"`` (MultivariateNormalTriL, the course), ``"diag"`` or
-            ``"relaxed_categorical"`` (Gumbel-softmax, see ``tfpvae.components.categorical``).
+            ``"relaxed_categorical"`` (Gumbel-softmax, see ``tfpvae.components.categorical``),
+            or ``"iaf"`` (inverse autoregressive flow; sampled KL only).
         kl: ``"add_loss"`` (KLDivergenceAddLoss, the course) or ``"regularizer"``.
         use_exact_kl: Closed-form KL instead of TFP's sampled default.
         kl_weight: β of β-VAE; 1 is the ELBO.
@@ -42,7 +43,12 @@ class VAEConfig:
             (the KL is then estimated at the decoder's own draws of z).
         objective: What training minimises (see ``tfpvae.OBJECTIVES``); ``"elbo"``
             is the course's negative ELBO.
-        n_samples: Draws of z per image in the objective; 1 is the course's.
+        n_samples: Draws of z per image in the ``"elbo"`` objective; 1 is the course's.
+        iwae_k: K, importance samples per image of the ``"iwae"`` objective (≥ 1;
+            K = 1 is the single-sample ELBO).
+        num_flows: Autoregressive flows of ``posterior="iaf"``.
+        flow_hidden_units: Hidden widths of each flow's autoregressive network
+            (``posterior="iaf"``); the encoder's context vector has the first width.
         learning_rate: Adam's step size; 1e-3 is Keras's default.
         conv_filters: Filters of the stride-2 conv layers (``architecture="conv"``).
         fast_path: Train and evaluate through the fused, XLA-compiled objective
@@ -80,10 +86,13 @@ class VAEConfig:
     categorical_dims: int = 20
     categories: int = 10
     temperature: float = 1.0
+    iwae_k: int = 5
+    num_flows: int = 2
+    flow_hidden_units: tuple[int, ...] = (64,)
 
     def __post_init__(self) -> None:
         # JSON gives lists; store tuples so the config stays hashable and comparable.
-        for name in ("hidden_units", "input_shape", "conv_filters"):
+        for name in ("hidden_units", "input_shape", "conv_filters", "flow_hidden_units"):
             value = getattr(self, name)
             if isinstance(value, (list, tuple)):
                 object.__setattr__(self, name, tuple(value))
@@ -110,6 +119,13 @@ class VAEConfig:
         self._validate_prior_and_family()  # latent_dim too: its size may be the family's
         _positive_int("kl_samples", self.kl_samples)
         _positive_int("n_samples", self.n_samples)
+        _positive_int("num_flows", self.num_flows)
+        _int_tuple("flow_hidden_units", self.flow_hidden_units)
+        if isinstance(self.iwae_k, bool) or not isinstance(self.iwae_k, int) or self.iwae_k < 1:
+            raise ValueError(
+                f"iwae_k must be a positive integer (K importance samples; 1 is the ELBO), "
+                f"got {self.iwae_k!r}; use iwae_k >= 1, e.g. 5"
+            )
         _int_tuple("hidden_units", self.hidden_units, allow_empty=self.architecture == "mlp")
         _int_tuple("input_shape", self.input_shape)
         _int_tuple("conv_filters", self.conv_filters)
@@ -126,6 +142,11 @@ class VAEConfig:
         for flag in ("use_exact_kl", "fast_path"):
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f"{flag} must be true or false, got {getattr(self, flag)!r}")
+        if self.use_exact_kl and not POSTERIORS.get(self.posterior).exact_kl:
+            raise ValueError(
+                f"use_exact_kl=True but posterior={self.posterior!r} has no closed-form KL; "
+                "use use_exact_kl=False (the sampled KL) or a Gaussian posterior ('full', 'diag')"
+            )
         _finite_number("kl_weight", self.kl_weight, minimum=0.0, strict=False)
         _finite_number("learning_rate", self.learning_rate, minimum=0.0, strict=True)
 
@@ -147,6 +168,18 @@ class VAEConfig:
             raise ValueError(
                 f"prior={self.prior!r} does not apply to posterior={self.posterior!r}, which "
                 "has its own standard prior; use prior='standard_normal'"
+            )
+        if prior.needs_gaussian_posterior and not family.exact_kl:
+            raise ValueError(
+                f"prior={self.prior!r} is a mixture of the posterior's own family at learned "
+                f"pseudo-inputs, which posterior={self.posterior!r} cannot form; use "
+                "posterior='full' or 'diag', or prior='mixture'"
+            )
+        if self.objective == "iwae" and family.latent_kind == "categorical":
+            raise ValueError(
+                f"objective='iwae' needs log q(z|x) at reparameterised draws, which "
+                f"posterior={self.posterior!r} does not have (its q is the exact categorical, "
+                "its draws relaxed); use objective='elbo'"
             )
         size = family.latent_size(self)
         _positive_int("latent_dim", self.latent_dim)

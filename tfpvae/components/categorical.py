@@ -55,10 +55,12 @@ def categorical_logits(q: tfd.Distribution) -> tf.Tensor:
     return q.distribution.distribution.logits
 
 
-def relaxed_draws(q: tfd.Distribution, n: int, temperature: tf.Tensor) -> tf.Tensor:
+def relaxed_draws(
+    q: tfd.Distribution, n: int, temperature: tf.Tensor, seed: tf.Tensor | None = None
+) -> tf.Tensor:
     """``n`` Gumbel-softmax draws at ``temperature`` from q's logits, ``[n, batch, N·K]``."""
     relaxed = tfd.RelaxedOneHotCategorical(temperature, logits=categorical_logits(q))
-    return q.bijector.forward(relaxed.sample(n))
+    return q.bijector.forward(relaxed.sample(n, seed=seed))
 
 
 class RelaxedOneHotCategoricalLayer(tfpl.DistributionLambda):
@@ -139,7 +141,7 @@ class CategoricalPosterior(Posterior):
         """N·K: the decoder sees the N one-hot vectors side by side."""
         return int(config.categorical_dims) * int(config.categories)
 
-    def params_size(self, latent_dim: int) -> int:
+    def params_size(self, latent_dim: int, **options: Any) -> int:
         return RelaxedOneHotCategoricalLayer.params_size(latent_dim)
 
     def make_layer(self, latent_dim: int, **kwargs: Any) -> tfk.layers.Layer:
@@ -148,9 +150,17 @@ class CategoricalPosterior(Posterior):
     def from_params(self, params: tf.Tensor, latent_dim: int) -> tfd.Distribution:
         return RelaxedOneHotCategoricalLayer.new(params, self.categories)
 
-    def draws(self, q: tfd.Distribution, n: int, temperature: tf.Variable | None) -> tf.Tensor:
-        """``n`` relaxed (Gumbel-softmax) draws at τ; with ``n == 1`` the layer's own."""
-        return tf.convert_to_tensor(q)[None] if n == 1 else relaxed_draws(q, n, temperature)
+    def draws(
+        self,
+        q: tfd.Distribution,
+        n: int,
+        temperature: tf.Variable | None,
+        seed: tf.Tensor | None = None,
+    ) -> tf.Tensor:
+        """``n`` relaxed (Gumbel-softmax) draws at τ; with ``n == 1``, no seed: the layer's own."""
+        if n == 1 and seed is None:
+            return tf.convert_to_tensor(q)[None]
+        return relaxed_draws(q, n, temperature, seed=seed)
 
 
 POSTERIORS.register(

@@ -5,7 +5,12 @@ contract, so the Dense layer in front of it sizes itself:
 
 * ``"full"``: ``tfpl.MultivariateNormalTriL``, the course's choice, a Gaussian
   with a full lower-triangular scale;
-* ``"diag"``: ``tfpl.IndependentNormal``, a Gaussian with a diagonal scale.
+* ``"diag"``: ``tfpl.IndependentNormal``, a Gaussian with a diagonal scale;
+* ``"iaf"``: :class:`~tfpvae.components.flows.IAFPosterior`, an inverse
+  autoregressive flow on a diagonal Gaussian (no closed-form KL).
+
+A family may take :class:`~tfpvae.config.VAEConfig` fields (``config_fields``),
+which the encoder passes to ``params_size`` and ``make_layer`` by name.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tfpvae._backend import tf, tfd, tfk, tfpl
+from tfpvae.components.flows import IAFPosterior, flow_point
 from tfpvae.components.priors import standard_normal_prior
 from tfpvae.registry import Registry
 
@@ -38,6 +44,10 @@ class Posterior:
             ``use_exact_kl`` says).
         latent_kind: Which latent figures fit the family (``"continuous"``, ``"categorical"``).
         learned_priors: Whether registered priors other than the standard one apply.
+        exact_kl: Whether a closed-form KL to the default prior exists
+            (``VAEConfig`` refuses ``use_exact_kl=True`` otherwise).
+        config_fields: Names of config fields the layer takes as keyword arguments.
+        point: q(z|x) → a deterministic code ``[batch, d]`` (``VAE.encode``); the mean.
     """
 
     layer: Any  # a tfpl layer class (its params_size and new are static/class methods)
@@ -58,20 +68,35 @@ class Posterior:
         """q(z | x) from the encoder's parameters, without any KL attachment."""
         return self.layer.new(params, latent_dim)
 
-    def draws(self, q: tfd.Distribution, n: int, temperature: tf.Variable | None) -> tf.Tensor:
+    def draws(
+        self,
+        q: tfd.Distribution,
+        n: int,
+        temperature: tf.Variable | None,
+        seed: tf.Tensor | None = None,
+    ) -> tf.Tensor:
         """``n`` reparameterised draws of z per image for training, ``[n, batch, latent]``.
 
-        With ``n == 1`` it is the posterior layer's own sample, the z the KL layer sees.
+        ``q.sample``: a flow posterior's log q at these z then reuses the forward pass
+        (TFP's bijector cache). A stateless ``seed`` ``[2]`` fixes the draws.
         """
-        return tf.convert_to_tensor(q)[None] if n == 1 else q.sample(n)
+        return q.sample(n, seed=seed)
 
-    def params_size(self, latent_dim: int) -> int:
-        """Numbers the encoder must emit for this family."""
-        return int(self.layer.params_size(latent_dim))
+    exact_kl: bool = True
+    config_fields: tuple[str, ...] = ()
+    point: Callable[[tfd.Distribution], tf.Tensor] = lambda q: q.mean()
+
+    def params_size(self, latent_dim: int, **options: Any) -> int:
+        """Numbers the encoder must emit for this family (``options``: its config fields)."""
+        return int(self.layer.params_size(latent_dim, **options))
 
     def make_layer(self, latent_dim: int, **kwargs: Any) -> tfk.layers.Layer:
         """The distribution layer that ends the encoder."""
         return self.layer(latent_dim, **kwargs)
+
+    def options(self, config: Any) -> dict[str, Any]:
+        """The values of this family's ``config_fields`` in ``config``."""
+        return {name: getattr(config, name) for name in self.config_fields}
 
     def check_exact_kl(self, latent_dim: int, prior: tfd.Distribution) -> None:
         """Raises ``ValueError`` unless TFP has a closed-form KL from this family to ``prior``."""
@@ -90,3 +115,13 @@ class Posterior:
 POSTERIORS: Registry[Posterior] = Registry("posterior")
 POSTERIORS.register("full", Posterior(tfpl.MultivariateNormalTriL, standard_normal_prior))
 POSTERIORS.register("diag", Posterior(tfpl.IndependentNormal, independent_standard_normal))
+POSTERIORS.register(
+    "iaf",
+    Posterior(
+        IAFPosterior,
+        independent_standard_normal,
+        exact_kl=False,
+        config_fields=("num_flows", "flow_hidden_units"),
+        point=flow_point,
+    ),
+)

@@ -175,9 +175,13 @@ class Prior:
     Attributes:
         make: ``(latent_dim, components, input_shape) →`` a :class:`LearnedPrior`;
             ``None`` for the posterior family's standard prior.
+        needs_gaussian_posterior: The prior is built from the posterior's own
+            Gaussian family (the VampPrior), so a flow or discrete posterior cannot
+            carry it.
     """
 
     make: Callable[[int, int, tuple[int, ...]], LearnedPrior] | None = None
+    needs_gaussian_posterior: bool = False
 
     @property
     def learned(self) -> bool:
@@ -189,4 +193,6 @@ class Prior:
 PRIORS: Registry[Prior] = Registry("prior")
 PRIORS.register("standard_normal", Prior())
 PRIORS.register("mixture", Prior(lambda latent_dim, k, shape: MixturePrior(latent_dim, k)))
-PRIORS.register("vamp", Prior(lambda latent_dim, k, shape: VampPrior(shape, k)))
+PRIORS.register(
+    "vamp", Prior(lambda latent_dim, k, shape: VampPrior(shape, k), needs_gaussian_posterior=True)
+)

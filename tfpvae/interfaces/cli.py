@@ -44,6 +44,11 @@ MODEL_OPTIONS = {
     "categorical_dims": "categorical_dims",
     "categories": "categories",
     "temperature": "temperature",
+    "objective": "objective",
+    "n_samples": "n_samples",
+    "train_k": "iwae_k",
+    "num_flows": "num_flows",
+    "flow_hidden_units": "flow_hidden_units",
 }
 TRAIN_OPTIONS = {
     "dataset": "dataset",
@@ -183,6 +188,18 @@ def _add_train_parser(subparsers, parents: list[argparse.ArgumentParser]) -> Non
         type=int,
         help="epochs of exponential temperature decay to --temperature-end (default: 0 = constant)",
     )
+    p.add_argument("--objective", choices=names.OBJECTIVES, help="training loss (default: elbo)")
+    p.add_argument("--n-samples", type=int, help="draws of z per image for --objective elbo")
+    p.add_argument(
+        "--train-k",
+        type=int,
+        help="importance samples per image for --objective iwae (default: 5; "
+        "--k is the held-out bound's)",
+    )
+    p.add_argument("--num-flows", type=int, help="flows of --posterior iaf (default: 2)")
+    p.add_argument(
+        "--flow-hidden-units", type=_int_list, help="MADE widths of --posterior iaf, e.g. 64"
+    )
     p.add_argument("--out", type=Path, required=True, help="run directory to create")
     p.add_argument("--force", action="store_true", default=False, help="overwrite --out")
     p.add_argument(
@@ -286,11 +303,12 @@ def resolve_train_options(args: argparse.Namespace):
     options = stored_options(args.out) if given.get("resume") else {}
     options.update(read_config_file(given.pop("config")) if "config" in given else {})
     options.update({k: v for k, v in given.items() if k in MODEL_OPTIONS or k in TRAIN_OPTIONS})
-    if isinstance(options.get("hidden_units"), str):
-        try:
-            options["hidden_units"] = _int_list(options["hidden_units"])
-        except argparse.ArgumentTypeError as err:
-            raise UsageError(f"hidden_units: {err}") from None
+    for name in ("hidden_units", "flow_hidden_units"):
+        if isinstance(options.get(name), str):
+            try:
+                options[name] = _int_list(options[name])
+            except argparse.ArgumentTypeError as err:
+                raise UsageError(f"{name}: {err}") from None
     if options.get("tensorboard") in ("", True):  # the flag without DIR, or `true` in a file
         options["tensorboard"] = str(args.out / TENSORBOARD_DIR)
     elif options.get("tensorboard") is False:

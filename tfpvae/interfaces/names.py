@@ -25,11 +25,11 @@ LIKELIHOODS = (
 #: :data:`tfpvae.components.trunks.ARCHITECTURES`
 ARCHITECTURES = ("mlp", "conv")
 #: :data:`tfpvae.components.posteriors.POSTERIORS`
-POSTERIORS = ("full", "diag", "relaxed_categorical")
+POSTERIORS = ("full", "diag", "iaf", "relaxed_categorical")
 #: :data:`tfpvae.components.priors.PRIORS`
 PRIORS = ("standard_normal", "mixture", "vamp")
 #: :data:`tfpvae.objectives.OBJECTIVES`
-OBJECTIVES = ("elbo",)
+OBJECTIVES = ("elbo", "iwae")
 #: :data:`tfpvae.components.kl.KL_ATTACHMENTS`
 KL_ATTACHMENTS = ("add_loss", "regularizer")
 #: :data:`tfpvae.io.datasets.DATASETS`

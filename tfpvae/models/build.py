@@ -39,7 +39,8 @@ def build_vae(
         hidden_units: Encoder Dense widths; mirrored in the decoder.
         input_shape: Image shape, e.g. ``(28, 28)`` or ``(8, 8)``.
         architecture: ``"mlp"`` or ``"conv"``.
-        posterior: ``"full"`` (MultivariateNormalTriL), ``"diag"`` (IndependentNormal) or
+        posterior: ``"full"`` (MultivariateNormalTriL), ``"diag"`` (IndependentNormal),
+            ``"iaf"`` (an inverse autoregressive flow, see ``tfpvae.components.flows``) or
             ``"relaxed_categorical"`` (Gumbel-softmax; with ``categorical_dims``,
             ``categories`` and ``temperature``).
         kl: ``"add_loss"`` (KLDivergenceAddLoss) or ``"regularizer"`` (KLDivergenceRegularizer).
@@ -53,9 +54,9 @@ def build_vae(
         strategy: A ``tf.distribute.Strategy``; the model is built and compiled in
             its scope. ``None`` uses the current one (one device by default).
         **config_fields: Further :class:`~tfpvae.config.VAEConfig` fields
-            (``objective``, ``n_samples``, ``conv_filters``, ``precision``, ``fast_path``,
-            ``prior``, ``prior_components``, ``categorical_dims``, ``categories``,
-            ``temperature``).
+            (``objective``, ``n_samples``, ``iwae_k``, ``num_flows``, ``flow_hidden_units``,
+            ``conv_filters``, ``precision``, ``fast_path``, ``prior``, ``prior_components``,
+            ``categorical_dims``, ``categories``, ``temperature``).
 
     Returns:
         A compiled :class:`~tfpvae.VAE`. ``vae(x)`` is p(x|z); ``vae.encoder(x)`` is q(z|x).

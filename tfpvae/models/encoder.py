@@ -94,8 +94,11 @@ def build_encoder(
         scaled = tfk.layers.Rescaling(unit_scale, name="to_unit_interval")(inputs)
     with PRECISIONS.get(config.precision).trunk_policy():
         features = ARCHITECTURES.get(config.architecture).encode(scaled, config.trunk_sizes)
+    options = posterior.options(config)
     params = tfk.layers.Dense(
-        posterior.params_size(config.latent_dim), dtype="float32", name="posterior_params"
+        posterior.params_size(config.latent_dim, **options),
+        dtype="float32",
+        name="posterior_params",
     )(features)
     if kl_term.prior_layer is not None:  # before the KL layer first asks for the prior
         params_model = tfk.Model(inputs, params, name="posterior_params_model")
@@ -103,7 +106,7 @@ def build_encoder(
             lambda images: posterior.from_params(params_model(images), config.latent_dim)
         )
     approx_posterior = posterior.make_layer(
-        config.latent_dim, name="approx_posterior", **attachment.posterior_kwargs
+        config.latent_dim, name="approx_posterior", **options, **attachment.posterior_kwargs
     )(params)
     if attachment.after_posterior is not None:
         approx_posterior = attachment.after_posterior(approx_posterior)

@@ -19,6 +19,7 @@ from typing import Any
 from tfpvae._backend import tf, tfd, tfk
 from tfpvae.components.kl import KLTerm
 from tfpvae.components.likelihoods import Likelihood, get_likelihood
+from tfpvae.components.posteriors import POSTERIORS
 from tfpvae.components.precision import PRECISIONS, Precision
 from tfpvae.config import VAEConfig
 from tfpvae.models.keras_io import KerasModelIO
@@ -107,8 +108,9 @@ class VAE(KerasModelIO, tfk.Model):
         return self.decoder(tf.convert_to_tensor(approx_posterior), training=training)
 
     def encode(self, x: tf.Tensor) -> tf.Tensor:
-        """Latent codes: the posterior mean E[z | x], ``[batch, latent_dim]``."""
-        return self.encoder(x, training=False).mean()
+        """Latent codes ``[batch, latent_dim]``: the posterior mean E[z | x] (for a flow
+        posterior, the flow applied to its base mean; see ``Posterior.point``)."""
+        return POSTERIORS.get(self.config.posterior).point(self.encoder(x, training=False))
 
     def decode(self, z: tf.Tensor) -> tf.Tensor:
         """Images: the likelihood's mean E[x | z], ``[batch, *input_shape]``."""

@@ -32,9 +32,10 @@ class ELBO(Objective):
     """The S-sample ELBO through the TFP distributions of the encoder and decoder.
 
     Draws come from the posterior family (``Posterior.draws``): TFP's own
-    sampling for the Gaussians, where with S = 1 the decoder's z is the posterior
-    layer's sample, the same point TFP's KL layer uses; Gumbel-softmax draws at
-    the model's temperature for ``"relaxed_categorical"``.
+    sampling, ``q.sample(S)``, for the Gaussians and flows (``terms`` also takes a
+    stateless seed ``[2]`` as ``noise``, which fixes the draws), and Gumbel-softmax
+    draws at the model's temperature for ``"relaxed_categorical"``. The sampled
+    KL's test points are these draws (with ``kl_samples = 1``), as in TFP's KL layer.
 
     Args:
         vae: The :class:`~tfpvae.VAE` it is bound to.
@@ -52,7 +53,7 @@ class ELBO(Objective):
     def terms(self, x: tf.Tensor, noise: Any = None, training: bool = False) -> Terms:
         vae, samples = self.vae, self.n_samples
         q = vae.encoder(x, training=training)
-        z = self.posterior.draws(q, samples, vae.temperature)  # [S, batch, d]
+        z = self.posterior.draws(q, samples, vae.temperature, seed=noise)  # [S, batch, d]
         likelihood = vae.decoder(tf.reshape(z, [-1, z.shape[-1]]), training=training)
         log_lik = -vae.likelihood.negative_log_prob(tile_images(x, samples), likelihood)
         distortion = -tf.reduce_mean(tf.reshape(log_lik, [samples, -1]), axis=0)  # [batch]
