@@ -67,14 +67,15 @@ def _per_image_draws(q: tfd.Distribution, n: int, keys: tf.Tensor) -> tf.Tensor:
         keys: ``[batch, 2]`` int64 seeds, one per image.
 
     Returns:
-        ``[n, batch, *event_shape]``; row ``i`` depends only on ``keys[i]`` and
-        on image ``i``'s posterior.
+        ``[n, batch, *event_shape]``; for the Gaussian families row ``i`` depends
+        only on ``keys[i]`` and on image ``i``'s posterior. Other families (flows,
+        the categorical) are drawn for the whole batch from the first image's key:
+        reproducible, but not independent of the batching.
     """
     event = list(q.event_shape)
     transform = _noise_transform(q)
-    if transform is None:  # any other family: one seeded draw per image
-        draws = [q[i].sample(n, seed=keys[i]) for i in range(int(keys.shape[0]))]
-        return tf.stack(draws, axis=1)
+    if transform is None:  # a flow's conditional bijector cannot be sliced per image
+        return q.sample(n, seed=keys[0])
     eps = _standard_normals(keys, tf.constant([n, *event], tf.int32))  # [batch, n, ...]
     return transform(tf.transpose(eps, [1, 0, *range(2, 2 + len(event))]))  # [n, batch, ...]
 
