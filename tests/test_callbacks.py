@@ -51,7 +51,7 @@ def test_progress_bar_counts_every_batch(digits_beta, capsys) -> None:
 
 @pytest.mark.parametrize("widgets", [False, True])
 def test_progress_in_a_notebook_is_one_widget_or_nothing(capsys, monkeypatch, widgets) -> None:
-    from tfpvae import callbacks
+    from tfpvae.training import callbacks
 
     drawn = []
 
@@ -88,6 +88,6 @@ def test_progress_in_a_notebook_is_one_widget_or_nothing(capsys, monkeypatch, wi
 
 
 def test_notebook_detection_is_false_outside_a_kernel() -> None:
-    from tfpvae.callbacks import in_notebook, notebook_bar_available
+    from tfpvae.training.callbacks import in_notebook, notebook_bar_available
 
     assert not in_notebook() and not notebook_bar_available()

@@ -37,7 +37,7 @@ def _env(**extra: str) -> dict[str, str]:
         (["--help"], 0),
         (["train", "--help"], 0),
         (["evaluate", "--help"], 0),
-        (["train", "--likelihood", "gaussian", "--out", "x"], 2),
+        (["train", "--likelihood", "poisson", "--out", "x"], 2),
         (["train", "--epochs", "many", "--out", "x"], 2),
         (["train"], 2),  # --out is required
         (["fly"], 2),

@@ -10,9 +10,9 @@ import pytest
 
 import tfpvae
 from tfpvae._backend import tf, tfd, tfk, tfpl
+from tfpvae.components.draws import image_keys as _image_keys
+from tfpvae.components.draws import per_image_draws as _per_image_draws
 from tfpvae.evaluation.bounds import (
-    _image_keys,
-    _per_image_draws,
     bits_per_dim,
     elbo,
     held_out_metrics,

@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 
 from tfpvae._backend import tf, tfd
+from tfpvae.components.draws import image_keys as _image_keys
+from tfpvae.components.draws import per_image_draws as _per_image_draws
 from tfpvae.training.validation import check_images
 
 
@@ -41,59 +43,6 @@ def _log_likelihood(vae: Any, x: tf.Tensor, z: tf.Tensor) -> tf.Tensor:
     tiled_x = tf.tile(x, tf.concat([[k], tf.ones(tf.rank(x) - 1, tf.int32)], 0))
     log_lik = -vae.likelihood.negative_log_prob(tiled_x, likelihood_dist)  # [k * batch]
     return tf.reshape(log_lik, [k, batch])
-
-
-def _noise_transform(q: tfd.Distribution):
-    """``eps → z`` for ``eps ~ N(0, I)`` when q is an affine map of it, else ``None``.
-
-    Covers the MultivariateNormal family (``loc + scale @ eps``, TFP's own
-    bijector) and an ``Independent`` Normal (``loc + scale * eps``).
-    """
-    q = getattr(q, "tensor_distribution", q)
-    if isinstance(q, tfd.MultivariateNormalLinearOperator):
-        return q.bijector.forward
-    inner = getattr(q, "distribution", None)
-    if isinstance(q, tfd.Independent) and isinstance(inner, tfd.Normal):
-        return lambda eps: inner.loc + inner.scale * eps
-    return None
-
-
-def _per_image_draws(q: tfd.Distribution, n: int, keys: tf.Tensor) -> tf.Tensor:
-    """``n`` draws from each image's posterior, image ``i`` from stateless seed ``keys[i]``.
-
-    Args:
-        q: The posterior, batch shape ``[batch]``.
-        n: Draws per image.
-        keys: ``[batch, 2]`` int64 seeds, one per image.
-
-    Returns:
-        ``[n, batch, *event_shape]``; for the Gaussian families row ``i`` depends
-        only on ``keys[i]`` and on image ``i``'s posterior. Other families (flows,
-        the categorical) are drawn for the whole batch from the first image's key:
-        reproducible, but not independent of the batching.
-    """
-    event = list(q.event_shape)
-    transform = _noise_transform(q)
-    if transform is None:  # a flow's conditional bijector cannot be sliced per image
-        return q.sample(n, seed=keys[0])
-    eps = _standard_normals(keys, tf.constant([n, *event], tf.int32))  # [batch, n, ...]
-    return transform(tf.transpose(eps, [1, 0, *range(2, 2 + len(event))]))  # [n, batch, ...]
-
-
-@tf.function(reduce_retracing=True)
-def _standard_normals(keys: tf.Tensor, shape: tf.Tensor) -> tf.Tensor:
-    """``[batch, *shape]`` standard normals, row ``i`` from the stateless seed ``keys[i]``."""
-    return tf.map_fn(
-        lambda key: tf.random.stateless_normal(shape, seed=key),
-        keys,
-        fn_output_signature=tf.float32,
-    )
-
-
-def _image_keys(seed: int, start: int, batch: int, stream: int) -> tf.Tensor:
-    """``[batch, 2]`` seeds ``(seed, 2 * index + stream)`` for images ``start .. start + batch``."""
-    index = tf.range(start, start + batch, dtype=tf.int32)
-    return tf.stack([tf.fill([batch], tf.constant(seed, tf.int32)), 2 * index + stream], axis=1)
 
 
 def _rate(q: tfd.Distribution, prior: tfd.Distribution, z: tf.Tensor) -> tf.Tensor:

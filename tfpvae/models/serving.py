@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tfpvae._backend import tf, tfd, tfk
+from tfpvae.components.draws import image_keys, per_image_draws
 from tfpvae.components.posteriors import POSTERIORS
 from tfpvae.objectives.fused import params_model
 
@@ -135,7 +136,9 @@ def serving_functions(vae: VAE) -> dict[str, tf.types.experimental.GenericFuncti
     @tf.function(input_signature=[image_spec, seed_spec])
     def elbo(images: tf.Tensor, seed: tf.Tensor) -> dict[str, tf.Tensor]:
         q = posterior(images)
-        z = q.sample(seed=seed)
+        # Image i's draw from the key (seed[0], 2 i + seed[1]): seed [s, 0] gives tfpvae.elbo's.
+        keys = image_keys(seed[0], 0, tf.shape(images)[0], seed[1])
+        z = per_image_draws(q, 1, keys)[0]
         p_x = likelihood_of(z)
         distortion = -p_x.log_prob(likelihood.clip(images))
         rate = _rate(q, prior, z)
