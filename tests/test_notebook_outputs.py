@@ -14,8 +14,10 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 QUIET = [
     "01_vae_fashion_mnist_beta.ipynb",
     "02_kl_exact_vs_sampled.ipynb",
+    "03_likelihoods.ipynb",
     "04_conv_vae_and_autoencoder.ipynb",
     "05_evaluation.ipynb",
+    "06_beyond_gaussian.ipynb",
 ]
 
 
