@@ -199,3 +199,27 @@ def test_cli_export_writes_a_saved_model_and_keeps_what_is_there(exported, tmp_p
     assert main(["export", str(tmp_path / "missing"), str(tmp_path / "x")]) == 2
     assert "directory does not exist" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "served"]  # no staging left
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        dict(posterior="iaf", num_flows=1, flow_hidden_units=(4,)),
+        dict(posterior="relaxed_categorical", categorical_dims=2, categories=3),
+        dict(prior="mixture", prior_components=3),
+    ],
+    ids=["iaf", "relaxed_categorical", "mixture_prior"],
+)
+def test_the_new_families_export_too(fields, tmp_path) -> None:
+    """A flow, a discrete latent and a learned prior serve codes and the per-image bound."""
+    vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(8,), **fields)
+    x = _images()
+    vae.save(tmp_path / "served")
+    served = tf.saved_model.load(str(tmp_path / "served"))
+    codes = served.signatures["encode"](images=tf.constant(x))
+    q = vae.encoder(x)
+    np.testing.assert_allclose(codes["mean"], vae.encode(x), atol=1e-5)
+    assert ("stddev" in codes) == (fields.get("posterior") != "iaf")  # a flow has no scale
+    terms = served.signatures["elbo"](images=tf.constant(x), seed=tf.constant([3, 0]))
+    assert terms["elbo"].shape == (len(x),) and np.all(np.isfinite(terms["elbo"]))
+    assert q.batch_shape == (len(x),)

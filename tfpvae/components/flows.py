@@ -77,6 +77,7 @@ class IAFPosterior(tfpl.DistributionLambda):
     ) -> None:
         super().__init__(self._make_distribution, convert_to_tensor_fn, **kwargs)
         self.latent_dim = int(latent_dim)
+        self.flow_hidden_units = tuple(int(u) for u in flow_hidden_units)
         self.context_size = int(flow_hidden_units[0])
         self.made = [
             tfb.AutoregressiveNetwork(
@@ -90,6 +91,16 @@ class IAFPosterior(tfpl.DistributionLambda):
             )
             for t in range(int(num_flows))
         ]
+
+    def get_config(self) -> dict[str, Any]:
+        """The layer's sizes (Keras writes them beside a SavedModel; tfpvae rebuilds from
+        its own config, so the distribution function, a method of this layer, is not kept)."""
+        return {
+            "name": self.name,
+            "latent_dim": self.latent_dim,
+            "num_flows": len(self.made),
+            "flow_hidden_units": list(self.flow_hidden_units),
+        }
 
     @staticmethod
     def params_size(

@@ -33,6 +33,7 @@ the networks emit), so they agree with ``vae.encoder(x)`` and ``vae.decoder(z)``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -101,7 +102,8 @@ def serving_functions(vae: VAE) -> dict[str, tf.types.experimental.GenericFuncti
     """
     config = vae.config
     latent_dim = config.latent_dim
-    posterior_layer = POSTERIORS.get(config.posterior).layer
+    family = POSTERIORS.get(config.posterior)
+    posterior_layer = vae.encoder.get_layer("approx_posterior")  # a flow's networks live here
     likelihood = vae.likelihood
     encoder_params = params_model(vae.encoder, "approx_posterior")
     decoder_params = params_model(vae.decoder, "likelihood")
@@ -110,7 +112,9 @@ def serving_functions(vae: VAE) -> dict[str, tf.types.experimental.GenericFuncti
     seed_spec = tf.TensorSpec([2], tf.int32, name="seed")
 
     def posterior(images: tf.Tensor) -> tfd.Distribution:
-        return posterior_layer.new(encoder_params(images, training=False), latent_dim)
+        # The layer's own distribution function (a flow's networks live in the layer),
+        # without the Keras call, whose tensor-coercible output cannot be saved.
+        return posterior_layer._make_distribution_fn(encoder_params(images, training=False))
 
     def likelihood_of(z: tf.Tensor) -> tfd.Distribution:
         return likelihood.layer.new(decoder_params(z, training=False), config.input_shape)
@@ -118,11 +122,10 @@ def serving_functions(vae: VAE) -> dict[str, tf.types.experimental.GenericFuncti
     @tf.function(input_signature=[image_spec])
     def encode(images: tf.Tensor) -> dict[str, tf.Tensor]:
         q = posterior(images)
-        return {
-            "mean": q.mean(),
-            "stddev": q.stddev(),
-            "scale_tril": _posterior_scale_tril(q),
-        }
+        codes = {"mean": family.point(q)}
+        with contextlib.suppress(NotImplementedError):  # a flow or categorical has no scale
+            codes.update(stddev=q.stddev(), scale_tril=_posterior_scale_tril(q))
+        return codes
 
     @tf.function(input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="z")])
     def decode(z: tf.Tensor) -> dict[str, tf.Tensor]:
