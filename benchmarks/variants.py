@@ -37,6 +37,15 @@ VARIANTS = {
     "elbo, S=5": {"n_samples": 5},
     "iwae, k=5": {"objective": "iwae", "iwae_k": 5},
     "iaf, 2 flows": {"posterior": "iaf", "num_flows": 2, "flow_hidden_units": (64,)},
+    "mixture prior": {"prior": "mixture", "prior_components": 10},
+    "vamp prior": {"prior": "vamp", "prior_components": 50},
+    "discrete 8x10": {
+        "posterior": "relaxed_categorical",
+        "categorical_dims": 8,
+        "categories": 10,
+        "latent_dim": None,
+        "temperature": 0.5,
+    },
 }
 
 

@@ -191,7 +191,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """Imports a public name, or a submodule such as ``tfpvae.plots``, on first use."""
+    """Imports a public name, or a subpackage such as ``tfpvae.evaluation``, on first use."""
     module = _EXPORTS.get(name)
     if module is not None:
         value = getattr(importlib.import_module(module), name)

@@ -40,7 +40,7 @@ class VAEConfig:
         use_exact_kl: Closed-form KL instead of TFP's sampled default.
         kl_weight: β of β-VAE; 1 is the ELBO.
         kl_samples: Test points per example for the sampled KL; 1 is TFP's default
-            (the KL is then estimated at the decoder's own draws of z).
+            (the objective then estimates it at the draws of z its decoder sees).
         objective: What training minimises (see ``tfpvae.OBJECTIVES``); ``"elbo"``
             is the course's negative ELBO.
         n_samples: Draws of z per image in the ``"elbo"`` objective; 1 is the course's.
@@ -174,6 +174,11 @@ class VAEConfig:
                 f"prior={self.prior!r} is a mixture of the posterior's own family at learned "
                 f"pseudo-inputs, which posterior={self.posterior!r} cannot form; use "
                 "posterior='full' or 'diag', or prior='mixture'"
+            )
+        if self.objective == "iwae" and self.use_exact_kl:
+            raise ValueError(
+                "objective='iwae' weighs each draw by p(z)/q(z|x), so it has no closed-form "
+                "KL to use; drop use_exact_kl (--exact-kl)"
             )
         if self.objective == "iwae" and family.latent_kind == "categorical":
             raise ValueError(

@@ -17,7 +17,7 @@ The encoder's N·K outputs are logits :math:`\ell_{nk}`, and
 
   as in Jang et al.'s practice (TFP's KL of ``OneHotCategorical`` pairs).
 
-Held-out bounds (``tfpvae.evaluate``) sample q itself: they are the ELBO and the
+Held-out bounds (``tfpvae.evaluation.bounds``) sample q itself: they are the ELBO and the
 IWAE bound of the discrete model, whose decoder sees exact one-hot codes.
 τ is a non-trainable variable of the posterior layer (saved and checkpointed
 with the model); ``tfpvae.training.callbacks.TemperatureAnnealing`` lowers it.

@@ -1,9 +1,12 @@
 """Posterior draws keyed per image, so that a number never depends on the batching.
 
-Image ``i`` of a data set gets the stateless seed ``(seed, 2 i + stream)``; its
-draws are standard normal noise from that seed pushed through its posterior's own
-affine map. The held-out bounds (:mod:`tfpvae.evaluation.bounds`) and the
-SavedModel's ``elbo`` signature (:mod:`tfpvae.models.serving`) both draw this way.
+Image ``i`` of a data set gets the stateless seed ``(seed, 2 i + stream)``. For
+the Gaussian posteriors its draws are standard normal noise from that seed pushed
+through its posterior's own affine map; a family TFP can slice per image (the
+categorical) is sampled image by image; a flow conditioned on the encoder cannot
+be sliced and is drawn for the whole batch from the first key. The held-out
+bounds (:mod:`tfpvae.evaluation.bounds`) and the SavedModel's ``elbo`` signature
+(:mod:`tfpvae.models.serving`) both draw this way.
 """
 
 from __future__ import annotations

@@ -25,9 +25,10 @@ unweighted rate can be reported even while β is annealed from 0.
 
 The attachment is what a course-style encoder carries: ``encoder.losses`` after
 a call holds β times the batch-mean KL. :class:`~tfpvae.VAE`'s objective needs the
-KL of every image (sample weights, IWAE), so it asks the same :class:`KLTerm` for
-it through :meth:`KLTerm.per_example`, the estimator the attachment uses; the
-tests hold the two to each other.
+KL of every image (sample weights), so the ELBO objective asks the same
+:class:`KLTerm` for it through :meth:`KLTerm.per_example`, the estimator the
+attachment uses, at its own draws; the tests hold the two to each other at one
+z. (The IWAE objective weighs each draw by ``log p(z) - log q(z|x)`` itself.)
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ class KLTerm:
             use the Monte Carlo estimate
             :math:`\frac1S\sum_s \log q(z_s|x) - \log p(z_s)`, :math:`z_s \sim q`.
         kl_samples: S, the test points per example when sampling. With S = 1 the
-            test point is the same z that the decoder sees (TFP's default).
+            KL layer's test point is the layer's own sample (TFP's default), and
+            the ELBO objective's the z its decoder sees.
         kl_weight: β.
 
     Attributes:
@@ -193,6 +195,15 @@ def _attach_regularizer(kl_term: KLTerm) -> KLAttachment:
 KL_ATTACHMENTS: Registry[Callable[[KLTerm], KLAttachment]] = Registry("kl")
 KL_ATTACHMENTS.register("add_loss", _attach_add_loss)
 KL_ATTACHMENTS.register("regularizer", _attach_regularizer)
+
+
+def rate_estimate(q: tfd.Distribution, p: tfd.Distribution, z: tf.Tensor) -> tf.Tensor:
+    """KL(q ‖ p) per example: the closed form when TFP has it, else the Monte Carlo
+    mean of ``log q(z) - log p(z)`` over the draws ``z [S, batch, ...]``."""
+    try:
+        return tfd.kl_divergence(q, p)
+    except NotImplementedError:
+        return tf.reduce_mean(q.log_prob(z) - p.log_prob(z), axis=0)
 
 
 def monte_carlo_kl(

@@ -7,9 +7,11 @@ between models on the same data space.
 
 Everything is computed in batches of images and, for the IWAE bound, in chunks of
 importance samples, so 10,000 images × k = 1,000 fit in a few hundred MB.
-The draws for image ``i`` come from the stateless seed ``(seed, i)`` (standard
-normal noise pushed through the posterior's own affine map), so an image's
-numbers do not depend on the batch or chunk sizes, nor on the other images.
+The draws for image ``i`` come from the stateless seed ``(seed, 2 i + stream)``
+(:mod:`tfpvae.components.draws`): for the Gaussian posteriors, standard normal
+noise pushed through the posterior's own affine map, so an image's numbers do
+not depend on the batch or chunk sizes, nor on the other images. A flow is drawn
+for the whole batch from its first image's key (reproducible, batch-dependent).
 
 :func:`held_out_metrics` with ``pixels`` adds the number that is comparable
 across likelihoods: bits per dimension of the 8-bit images (see
@@ -24,9 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from tfpvae._backend import tf, tfd
+from tfpvae._backend import tf
 from tfpvae.components.draws import image_keys as _image_keys
 from tfpvae.components.draws import per_image_draws as _per_image_draws
+from tfpvae.components.kl import rate_estimate
 from tfpvae.training.validation import check_images
 
 
@@ -43,14 +46,6 @@ def _log_likelihood(vae: Any, x: tf.Tensor, z: tf.Tensor) -> tf.Tensor:
     tiled_x = tf.tile(x, tf.concat([[k], tf.ones(tf.rank(x) - 1, tf.int32)], 0))
     log_lik = -vae.likelihood.negative_log_prob(tiled_x, likelihood_dist)  # [k * batch]
     return tf.reshape(log_lik, [k, batch])
-
-
-def _rate(q: tfd.Distribution, prior: tfd.Distribution, z: tf.Tensor) -> tf.Tensor:
-    """Exact KL when TFP has it, else the Monte Carlo estimate on the draws ``z``."""
-    try:
-        return tfd.kl_divergence(q, prior)
-    except NotImplementedError:
-        return tf.reduce_mean(q.log_prob(z) - prior.log_prob(z), axis=0)
 
 
 @dataclass(frozen=True)
@@ -117,7 +112,7 @@ def elbo(
         keys = _image_keys(seed, start, int(xb.shape[0]), stream=0)
         z = _per_image_draws(q, n_samples, keys)  # [S, batch, latent]
         distortions.append(-tf.reduce_mean(_log_likelihood(vae, xb, z), axis=0).numpy())
-        rates.append(_rate(q, vae.prior, z).numpy())
+        rates.append(rate_estimate(q, vae.prior, z).numpy())
     rate, distortion = np.concatenate(rates), np.concatenate(distortions)
     return ELBOTerms(-(rate + distortion), rate, distortion, int(np.prod(np.shape(x)[1:])))
 

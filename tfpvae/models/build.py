@@ -32,7 +32,8 @@ def build_vae(
     """Builds and compiles a VAE the way the course does, with a per-example ELBO.
 
     Args:
-        likelihood: ``"beta"``, ``"bernoulli"`` or ``"continuous_bernoulli"``
+        likelihood: ``"beta"``, ``"bernoulli"``, ``"continuous_bernoulli"``,
+            ``"discretized_logistic"``, ``"categorical"`` or ``"gaussian"``
             (see ``tfpvae.LIKELIHOODS``).
         latent_dim: Size of z; ``None`` is 2, or ``categorical_dims × categories``
             for ``posterior="relaxed_categorical"``.

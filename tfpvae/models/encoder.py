@@ -3,7 +3,8 @@ r"""The probabilistic encoder q(z | x) with its KL to the prior attached.
 The encoder is ``trunk → Dense(params_size) → posterior layer [→ KL layer]``. The
 posterior layer comes from :data:`~tfpvae.components.posteriors.POSTERIORS`
 (``"full"``: ``tfpl.MultivariateNormalTriL``, the course's choice; ``"diag"``:
-``tfpl.IndependentNormal``; ``"relaxed_categorical"``: Gumbel-softmax); the KL is
+``tfpl.IndependentNormal``; ``"iaf"``: an inverse autoregressive flow;
+``"relaxed_categorical"``: Gumbel-softmax); the KL is
 attached as ``config.kl`` says. A VampPrior is bound to the encoder's
 ``trunk → Dense`` part, which gives q(z|u) without a KL attachment.
 """

@@ -27,8 +27,11 @@ serves the model in a process that has never imported tfpvae, TFP or tf_keras:
     ``seed=s``, ``n_samples=1`` and the images in one batch.
 
 The serving functions are built from the model's own layers and variables (the
-posterior and likelihood are made by the TFP layers' ``new`` from the parameters
-the networks emit), so they agree with ``vae.encoder(x)`` and ``vae.decoder(z)``.
+posterior from its layer's own distribution function, the likelihood by its
+layer's ``new``, from the parameters the networks emit), so they agree with
+``vae.encoder(x)`` and ``vae.decoder(z)``. For the Gaussian posteriors the served
+draws are those of :mod:`tfpvae.components.draws`; a flow or categorical is
+drawn for the whole batch from the first image's key.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from typing import TYPE_CHECKING
 
 from tfpvae._backend import tf, tfd, tfk
 from tfpvae.components.draws import image_keys, per_image_draws
+from tfpvae.components.kl import rate_estimate
 from tfpvae.components.posteriors import POSTERIORS
 from tfpvae.objectives.fused import params_model
 
@@ -81,14 +85,6 @@ def _posterior_scale_tril(q: tfd.Distribution) -> tf.Tensor:
     return tf.linalg.diag(q.stddev())  # independent dimensions: a diagonal L
 
 
-def _rate(q: tfd.Distribution, prior: tfd.Distribution, z: tf.Tensor) -> tf.Tensor:
-    """Closed-form KL when TFP registers one for the pair, else one-draw Monte Carlo."""
-    try:
-        return tfd.kl_divergence(q, prior)
-    except NotImplementedError:
-        return q.log_prob(z) - prior.log_prob(z)
-
-
 def serving_functions(vae: VAE) -> dict[str, tf.types.experimental.GenericFunction]:
     """The four serving functions of ``vae``, as ``tf.function``s with input signatures.
 
@@ -107,7 +103,6 @@ def serving_functions(vae: VAE) -> dict[str, tf.types.experimental.GenericFuncti
     likelihood = vae.likelihood
     encoder_params = params_model(vae.encoder, "approx_posterior")
     decoder_params = params_model(vae.decoder, "likelihood")
-    prior = vae.prior
     image_spec = tf.TensorSpec([None, *config.input_shape], tf.float32, name="images")
     seed_spec = tf.TensorSpec([2], tf.int32, name="seed")
 
@@ -133,7 +128,7 @@ def serving_functions(vae: VAE) -> dict[str, tf.types.experimental.GenericFuncti
 
     @tf.function(input_signature=[tf.TensorSpec([], tf.int32, name="n"), seed_spec])
     def sample(n: tf.Tensor, seed: tf.Tensor) -> dict[str, tf.Tensor]:
-        z = tf.reshape(prior.sample(n, seed=seed), [n, latent_dim])
+        z = tf.reshape(vae.prior.sample(n, seed=seed), [n, latent_dim])
         return {"z": z, "images": likelihood_of(z).mean()}
 
     @tf.function(input_signature=[image_spec, seed_spec])
@@ -144,7 +139,7 @@ def serving_functions(vae: VAE) -> dict[str, tf.types.experimental.GenericFuncti
         z = per_image_draws(q, 1, keys)[0]
         p_x = likelihood_of(z)
         distortion = -p_x.log_prob(likelihood.clip(images))
-        rate = _rate(q, prior, z)
+        rate = rate_estimate(q, vae.prior, z[None])  # the prior as it is now
         return {"elbo": -(rate + distortion), "rate": rate, "distortion": distortion}
 
     return {"encode": encode, "decode": decode, "sample": sample, "elbo": elbo}

@@ -134,7 +134,9 @@ class VAE(KerasModelIO, tfk.Model):
         weights = tf.cast(tf.reshape(weights, [-1]), tf.float32)
         with tf.GradientTape() as tape:
             terms = self.objective.terms(x, noise, training=True)
-            objective = tf.reduce_sum(weights * terms.loss) / _global_sum(weights)
+            objective = tf.math.divide_no_nan(
+                tf.reduce_sum(weights * terms.loss), _global_sum(weights)
+            )
             scaled = self.precision.scale_loss(self.optimizer, objective)
         grads = self.precision.unscale(
             self.optimizer, tape.gradient(scaled, self.trainable_variables)

@@ -21,21 +21,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from tfpvae._backend import tf
+from tfpvae._backend import tf, tfp
 from tfpvae.components.posteriors import POSTERIORS
-from tfpvae.components.priors import PRIORS
 from tfpvae.objectives.base import OBJECTIVES, Objective, Terms
-from tfpvae.objectives.fused import FUSED_GAUSSIANS, FusedELBO, tile_images
+from tfpvae.objectives.fused import FusedELBO, fused_applies, tile_images
 
 
 class ELBO(Objective):
     """The S-sample ELBO through the TFP distributions of the encoder and decoder.
 
-    Draws come from the posterior family (``Posterior.draws``): TFP's own
-    sampling, ``q.sample(S)``, for the Gaussians and flows (``terms`` also takes a
-    stateless seed ``[2]`` as ``noise``, which fixes the draws), and Gumbel-softmax
-    draws at the model's temperature for ``"relaxed_categorical"``. The sampled
-    KL's test points are these draws (with ``kl_samples = 1``), as in TFP's KL layer.
+    Draws come from the posterior family (``Posterior.draws``): ``q.sample(S)`` for
+    the Gaussians and flows, Gumbel-softmax draws at the model's temperature for
+    ``"relaxed_categorical"``, all at a stateless seed (``noise``) drawn from the
+    model's checkpointed generator, so a resumed run sees the draws an unbroken
+    one would. The sampled KL's test points are these draws (``kl_samples = 1``) or
+    ``kl_samples`` seeded draws of their own.
 
     Args:
         vae: The :class:`~tfpvae.VAE` it is bound to.
@@ -47,18 +47,24 @@ class ELBO(Objective):
         self.n_samples = int(n_samples)
         self.posterior = POSTERIORS.get(vae.config.posterior)
 
-    def draw_noise(self, generator: tf.random.Generator, batch: tf.Tensor) -> None:
-        return None
+    def draw_noise(self, generator: tf.random.Generator, batch: tf.Tensor) -> tf.Tensor:
+        """A stateless seed ``[2]`` for TFP's sampler, from the model's checkpointed generator."""
+        return generator.uniform_full_int([2], tf.int32)
 
     def terms(self, x: tf.Tensor, noise: Any = None, training: bool = False) -> Terms:
+        """Per-image terms; ``noise`` is a stateless seed ``[2]`` (``None`` draws one)."""
         vae, samples = self.vae, self.n_samples
+        if noise is None:
+            noise = self.draw_noise(vae.noise, tf.shape(x)[0])
+        draw_seed, test_seed = tfp.random.split_seed(noise)
         q = vae.encoder(x, training=training)
-        z = self.posterior.draws(q, samples, vae.temperature, seed=noise)  # [S, batch, d]
+        z = self.posterior.draws(q, samples, vae.temperature, seed=draw_seed)  # [S, batch, d]
         likelihood = vae.decoder(tf.reshape(z, [-1, z.shape[-1]]), training=training)
         log_lik = -vae.likelihood.negative_log_prob(tile_images(x, samples), likelihood)
         distortion = -tf.reduce_mean(tf.reshape(log_lik, [samples, -1]), axis=0)  # [batch]
         kl_samples = vae.kl_term.kl_samples
-        test_points = z if kl_samples == 1 else q.sample(kl_samples)  # [S or K, batch, d]
+        own_points = kl_samples > 1 and not vae.kl_term.use_exact_kl
+        test_points = q.sample(kl_samples, seed=test_seed) if own_points else z  # [·, batch, d]
         rate = vae.kl_term.per_example(q, test_points)
         loss = distortion + tf.cast(vae.kl_weight, rate.dtype) * rate
         return Terms(loss, rate, distortion)
@@ -67,13 +73,10 @@ class ELBO(Objective):
 def make_elbo(vae: Any) -> Objective:
     """The ``"elbo"`` objective of ``vae``: fused where it applies, else :class:`ELBO`.
 
-    The fused path covers the Gaussian posteriors against N(0, I) only: not a
-    user's prior, nor a learned one.
+    The fused path covers the Gaussian posteriors against N(0, I) only
+    (:func:`~tfpvae.objectives.fused.fused_applies`).
     """
-    config = vae.config
-    standard_prior = not vae.custom_prior and not PRIORS.get(config.prior).learned
-    fused = config.fast_path and standard_prior and config.posterior in FUSED_GAUSSIANS
-    return (FusedELBO if fused else ELBO)(vae, config.n_samples)
+    return (FusedELBO if fused_applies(vae) else ELBO)(vae, vae.config.n_samples)
 
 
 OBJECTIVES.register("elbo", make_elbo)

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tfpvae._backend import tf, tfk, tfp
+from tfpvae.components.priors import PRIORS
 from tfpvae.objectives.base import Objective, Terms
 from tfpvae.registry import Registry
 
@@ -118,6 +119,16 @@ def params_model(model: tfk.Model, layer_name: str) -> tfk.Model:
 FUSED_GAUSSIANS: Registry[Callable[[tf.Tensor, int], GaussianParams]] = Registry("posterior")
 FUSED_GAUSSIANS.register("full", full_gaussian)
 FUSED_GAUSSIANS.register("diag", diag_gaussian)
+
+
+def fused_applies(vae: Any) -> bool:
+    """Whether the fused objectives cover ``vae``: a Gaussian posterior against N(0, I).
+
+    Not a user's prior, nor a learned one, and only while ``fast_path`` is on.
+    """
+    config = vae.config
+    standard_prior = not vae.custom_prior and not PRIORS.get(config.prior).learned
+    return config.fast_path and standard_prior and config.posterior in FUSED_GAUSSIANS
 
 
 def tile_images(x: tf.Tensor, n: int) -> tf.Tensor:

@@ -34,7 +34,7 @@ from typing import Any
 
 from tfpvae._backend import tf
 from tfpvae.objectives.base import OBJECTIVES, Objective, Terms
-from tfpvae.objectives.fused import FUSED_GAUSSIANS, params_model, tile_images
+from tfpvae.objectives.fused import FUSED_GAUSSIANS, fused_applies, params_model, tile_images
 
 
 def iwae_terms(log_lik: tf.Tensor, log_ratio: tf.Tensor, kl_weight: tf.Tensor) -> Terms:
@@ -72,8 +72,10 @@ class IWAE(Objective):
         return generator.uniform_full_int([2], tf.int32)
 
     def terms(self, x: tf.Tensor, noise: Any = None, training: bool = False) -> Terms:
-        """Per-image terms; ``noise`` is a stateless seed (``None``: TFP's stateful sampler)."""
+        """Per-image terms; ``noise`` is a stateless seed ``[2]`` (``None`` draws one)."""
         vae, k = self.vae, self.k
+        if noise is None:
+            noise = self.draw_noise(vae.noise, tf.shape(x)[0])
         q = vae.encoder(x, training=training)
         z = q.sample(k, seed=noise)  # [K, batch, d]
         # log q at the draws themselves: a flow posterior reuses its forward pass (TFP's cache).
@@ -122,9 +124,7 @@ class FusedIWAE(Objective):
 
 def make_iwae(vae: Any) -> Objective:
     """The ``"iwae"`` objective of ``vae`` with K = ``config.iwae_k``: fused where it applies."""
-    config = vae.config
-    fused = config.fast_path and not vae.custom_prior and config.posterior in FUSED_GAUSSIANS
-    return (FusedIWAE if fused else IWAE)(vae, config.iwae_k)
+    return (FusedIWAE if fused_applies(vae) else IWAE)(vae, vae.config.iwae_k)
 
 
 OBJECTIVES.register("iwae", make_iwae)

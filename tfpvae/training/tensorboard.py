@@ -68,11 +68,9 @@ class TensorBoardImages(tfk.callbacks.Callback):
         self.n_samples = n_samples
         self.seed = seed
         self._writer: tf.summary.SummaryWriter | None = None
-        self._z: tf.Tensor | None = None
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, IMAGES_DIR))
-        self._z = self.model.prior.sample(self.n_samples, seed=tf.constant([self.seed, 0]))
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if (epoch + 1) % self.every == 0 or epoch + 1 == self.params.get("epochs"):
@@ -83,7 +81,8 @@ class TensorBoardImages(tfk.callbacks.Callback):
         vae = self.model
         reconstructions = vae.decode(vae.encode(self.images))
         pairs = tf.concat([self.images, reconstructions], axis=2)  # side by side
-        samples = vae.decode(self._z)
+        # The same stateless seed every time, from the prior as it is now (a learned one moves).
+        samples = vae.decode(vae.prior.sample(self.n_samples, seed=tf.constant([self.seed, 0])))
         assert self._writer is not None, "write() runs between on_train_begin and on_train_end"
         with self._writer.as_default(step=step):
             tf.summary.image("reconstructions", as_image_batch(pairs), max_outputs=len(pairs))
