@@ -113,8 +113,11 @@ def test_weighted_evaluate_equals_duplicated_images_within_4_se(x) -> None:
 def test_fit_with_sample_weight_trains_only_on_weighted_images(x) -> None:
     vae = tfpvae.build_vae(**SMALL)
     weights = np.zeros(len(x), "float32")
+    before = vae.get_weights()
     history = vae.fit(x, epochs=1, sample_weight=weights, batch_size=32, verbose=0).history
     assert history["loss"] == [0.0]  # every image weighs nothing: an empty mean
+    assert vae.training_fault is None  # no 0/0 in the gradient
+    assert not _changed(before, vae.get_weights())
     weights[:10] = 1.0
     assert np.isfinite(vae.fit(x, sample_weight=weights, verbose=0).history["loss"][0])
 

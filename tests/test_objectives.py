@@ -101,3 +101,12 @@ def test_the_objective_uses_the_kl_the_layer_attaches(digits_beta, kl, use_exact
 def test_combinations_without_a_meaning_are_refused(fields, message) -> None:
     with pytest.raises(ValueError, match=message):
         tfpvae.VAEConfig(**fields)
+
+
+def test_learned_priors_never_take_the_fused_path() -> None:
+    """The fused objectives assume N(0, I): a learned prior must reach the general ones."""
+    from tfpvae.objectives.iwae import IWAE
+
+    for objective, general in (("elbo", ELBO), ("iwae", IWAE)):
+        vae = tfpvae.build_vae(**SMALL, objective=objective, prior="mixture", prior_components=2)
+        assert type(vae.objective) is general, (objective, type(vae.objective))

@@ -197,13 +197,18 @@ KL_ATTACHMENTS.register("add_loss", _attach_add_loss)
 KL_ATTACHMENTS.register("regularizer", _attach_regularizer)
 
 
-def rate_estimate(q: tfd.Distribution, p: tfd.Distribution, z: tf.Tensor) -> tf.Tensor:
+def rate_estimate(
+    q: tfd.Distribution, p: tfd.Distribution, z: tf.Tensor, draws_axis: int | None = 0
+) -> tf.Tensor:
     """KL(q ‖ p) per example: the closed form when TFP has it, else the Monte Carlo
-    mean of ``log q(z) - log p(z)`` over the draws ``z [S, batch, ...]``."""
+    estimate ``log q(z) - log p(z)``, averaged over ``draws_axis`` of ``z``
+    (``[S, batch, ...]``; ``None`` for one draw ``[batch, ...]``, which a flow then
+    scores from its cached forward pass)."""
     try:
         return tfd.kl_divergence(q, p)
     except NotImplementedError:
-        return tf.reduce_mean(q.log_prob(z) - p.log_prob(z), axis=0)
+        log_ratio = q.log_prob(z) - p.log_prob(z)
+        return log_ratio if draws_axis is None else tf.reduce_mean(log_ratio, axis=draws_axis)
 
 
 def monte_carlo_kl(

@@ -56,15 +56,18 @@ class ELBO(Objective):
         vae, samples = self.vae, self.n_samples
         if noise is None:
             noise = self.draw_noise(vae.noise, tf.shape(x)[0])
-        draw_seed, test_seed = tfp.random.split_seed(noise)
         q = vae.encoder(x, training=training)
-        z = self.posterior.draws(q, samples, vae.temperature, seed=draw_seed)  # [S, batch, d]
+        z = self.posterior.draws(q, samples, vae.temperature, seed=noise)  # [S, batch, d]
         likelihood = vae.decoder(tf.reshape(z, [-1, z.shape[-1]]), training=training)
         log_lik = -vae.likelihood.negative_log_prob(tile_images(x, samples), likelihood)
         distortion = -tf.reduce_mean(tf.reshape(log_lik, [samples, -1]), axis=0)  # [batch]
         kl_samples = vae.kl_term.kl_samples
         own_points = kl_samples > 1 and not vae.kl_term.use_exact_kl
-        test_points = q.sample(kl_samples, seed=test_seed) if own_points else z  # [·, batch, d]
+        if own_points:  # test points of their own, from a seed derived from the draws'
+            test_seed = tfp.random.split_seed(noise, n=1, salt="kl_test_points")[0]
+            test_points = q.sample(kl_samples, seed=test_seed)  # [K, batch, d]
+        else:
+            test_points = z
         rate = vae.kl_term.per_example(q, test_points)
         loss = distortion + tf.cast(vae.kl_weight, rate.dtype) * rate
         return Terms(loss, rate, distortion)
