@@ -17,6 +17,7 @@ def test_warm_up_anneals_the_beta_actually_used(digits_beta) -> None:
     np.testing.assert_allclose(history["beta"], expected, atol=1e-7)
 
 
+@pytest.mark.slow(seconds=4)
 def test_warm_up_sets_the_beta_the_objective_reads(digits_beta) -> None:
     """At fixed noise, the annealed model's loss equals that of a model built with that β."""
     x = digits_beta[0][:16]

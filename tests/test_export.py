@@ -83,6 +83,7 @@ def _check_sample(vae, served) -> None:
     np.testing.assert_allclose(images, vae.decode(z).numpy(), atol=1e-5)
 
 
+@pytest.mark.slow(seconds=8)
 def test_saved_model_is_served_by_tensorflow_alone(exported, tmp_path) -> None:
     vae, path, inputs = exported
     np.savez(tmp_path / "inputs.npz", **inputs)
@@ -99,6 +100,7 @@ def test_saved_model_is_served_by_tensorflow_alone(exported, tmp_path) -> None:
     _check_sample(vae, served)
 
 
+@pytest.mark.slow(seconds=5)
 def test_load_model_gives_back_a_working_vae(exported, tmp_path) -> None:
     vae, path, inputs = exported
     again = tfk.models.load_model(path)
@@ -201,6 +203,7 @@ def test_cli_export_writes_a_saved_model_and_keeps_what_is_there(exported, tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "served"]  # no staging left
 
 
+@pytest.mark.slow(seconds=4)
 @pytest.mark.parametrize(
     "fields",
     [

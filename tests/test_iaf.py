@@ -67,6 +67,7 @@ def test_log_q_is_the_base_density_minus_the_log_determinant(digits_beta) -> Non
     np.testing.assert_allclose(vae.encode(x).numpy(), mu, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.slow(seconds=4)
 def test_one_step_changes_every_weight_including_each_flows(digits_beta) -> None:
     vae = _iaf(objective="iwae", iwae_k=3)
     flow_weights = vae.encoder.get_layer("approx_posterior").trainable_weights
@@ -90,6 +91,7 @@ def test_exact_kl_is_refused_with_what_to_do() -> None:
     assert tfpvae.VAEConfig.from_json(config.to_json()) == config
 
 
+@pytest.mark.slow(seconds=8)
 def test_save_load_evaluate_and_plot_an_iaf_model(tmp_path, digits_beta) -> None:
     """Saved flows come back; the held-out bounds and the figures work on the flow posterior."""
     from tfpvae.interfaces.run import RunData, write_figures

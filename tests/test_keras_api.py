@@ -20,6 +20,7 @@ def _changed(before: list[np.ndarray], after: list[np.ndarray]) -> bool:
     return any(not np.array_equal(a, b) for a, b in zip(before, after, strict=True))
 
 
+@pytest.mark.slow(seconds=6)
 @pytest.mark.parametrize("trained", [False, True], ids=["fresh", "trained"])
 def test_batch_calls_predict_and_evaluate(x, trained) -> None:
     vae = tfpvae.build_vae(**SMALL)
@@ -92,6 +93,7 @@ def test_weight_two_equals_a_duplicated_image_at_fixed_noise(x) -> None:
     assert abs(unweighted - weighted[1].numpy()) > 1e-3 * abs(unweighted)
 
 
+@pytest.mark.slow(seconds=12)
 def test_weighted_evaluate_equals_duplicated_images_within_4_se(x) -> None:
     vae = tfpvae.build_vae(**SMALL, use_exact_kl=True)
     images, weights = x[:8], np.array([2, 1, 1, 3, 1, 2, 1, 1], "float32")
@@ -162,6 +164,7 @@ def test_terminate_on_nan_stops_a_run_with_non_finite_input() -> None:
     assert len(history.epoch) == 1
 
 
+@pytest.mark.slow(seconds=4)
 def test_backup_and_restore_resumes_an_interrupted_fit(x, tmp_path) -> None:
     class Interrupt(tfk.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import REPO
 
 #: Each package (or top-level module) of tfpvae and its layer: a module may import
@@ -77,6 +78,7 @@ def test_the_layer_check_sees_an_upward_import(tmp_path) -> None:
     assert LAYERS[_part("tfpvae.interfaces.cli")] > LAYERS["components"]
 
 
+@pytest.mark.slow(seconds=6)
 def test_import_tfpvae_loads_no_plotting_of_its_own() -> None:
     """TensorFlow's bundled Keras 3 may import matplotlib itself; tfpvae adds none."""
     script = (

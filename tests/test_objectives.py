@@ -60,6 +60,7 @@ def test_fused_terms_with_s_draws_average_the_single_draws(digits_beta, use_exac
     assert np.ptp([t.distortion.numpy()[0] for t in apart]) > 1e-3
 
 
+@pytest.mark.slow(seconds=7)
 def test_general_and_fused_s_sample_elbo_agree_within_4_se(digits_beta) -> None:
     x = tf.constant(digits_beta[1][:32])
     fused = tfpvae.build_vae(**SMALL, n_samples=8)

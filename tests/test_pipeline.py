@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import tfpvae
 from tfpvae.training.fit import kept_stream
@@ -55,6 +56,7 @@ def test_a_kept_stream_follows_the_seed_and_first_epoch_it_is_started_with() -> 
         assert _epochs(stream.start(seed, first_epoch), 2) == expected, (seed, first_epoch)
 
 
+@pytest.mark.slow(seconds=4)
 def test_fit_keeps_the_stream_only_while_the_images_are_the_same() -> None:
     vae = tfpvae.build_vae(input_shape=(4, 4), hidden_units=(8,))
     x = _labelled()

@@ -10,6 +10,7 @@ from tfpvae._backend import tf, tfd
 from tfpvae.io.saving import CONFIG_FILE, WEIGHTS_FILE, ModelFileError, load, save
 
 
+@pytest.mark.slow(seconds=3)
 @pytest.mark.parametrize(
     "kwargs",
     [dict(), dict(likelihood="bernoulli", architecture="conv", kl="regularizer", posterior="diag")],

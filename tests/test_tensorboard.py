@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import tfpvae
 from tfpvae._backend import tf, tfk
@@ -35,6 +36,7 @@ def _image_sizes(directory: Path, tag: str) -> list[tuple[int, int, int]]:
     return sizes
 
 
+@pytest.mark.slow(seconds=3)
 def test_keras_tensorboard_and_pictures_in_fit(tmp_path) -> None:
     vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(16,))
     x = np.random.default_rng(0).uniform(0.1, 0.9, (16, 8, 8)).astype("float32")
@@ -63,6 +65,7 @@ def test_keras_tensorboard_and_pictures_in_fit(tmp_path) -> None:
     assert _image_sizes(tmp_path / "images", "prior_samples") == [(5, 8, 8)] * 2
 
 
+@pytest.mark.slow(seconds=4)
 def test_train_tensorboard_flag_writes_scalars_and_pictures(tmp_path) -> None:
     out = tmp_path / "run"
     argv = ["train", "--limit", "40", "--epochs", "2", "--batch-size", "20", "--hidden-units",
