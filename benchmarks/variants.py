@@ -52,7 +52,7 @@ VARIANTS = {
 def compare(name: str, options: dict, x: np.ndarray, rounds: int, batch_size: int) -> dict:
     """Alternates ELBO and variant epochs; returns medians and the ratio."""
     tfk.utils.set_random_seed(0)
-    models = {"elbo": tfpvae.build_vae(**COMMON), name: tfpvae.build_vae(**COMMON, **options)}
+    models = {"elbo": tfpvae.build_vae(**COMMON), name: tfpvae.build_vae(**{**COMMON, **options})}
     for model in models.values():
         model.fit(x[: batch_size * 20], batch_size=batch_size, epochs=1, verbose=0)  # warm-up
     runs = {key: [] for key in models}
