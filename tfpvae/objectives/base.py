@@ -64,6 +64,24 @@ class Objective(abc.ABC):
         """
 
 
+class SeededObjective(Objective):
+    """An objective that samples through TFP at a stateless seed ``[2]``.
+
+    The seed comes from the model's checkpointed generator (``vae.noise``), so a
+    resumed run draws what an unbroken one would. Subclasses set ``self.vae``.
+    """
+
+    vae: Any
+
+    def draw_noise(self, generator: tf.random.Generator, batch: tf.Tensor) -> tf.Tensor:
+        """A stateless seed ``[2]`` for TFP's sampler."""
+        return generator.uniform_full_int([2], tf.int32)
+
+    def seed_of(self, x: tf.Tensor, noise: Any) -> tf.Tensor:
+        """``noise`` itself, or a fresh seed from the model's generator when it is ``None``."""
+        return noise if noise is not None else self.draw_noise(self.vae.noise, tf.shape(x)[0])
+
+
 def weighted_mean(values: tf.Tensor, weights: tf.Tensor | None) -> tf.Tensor:
     r""":math:`\sum_i w_i v_i / \sum_i w_i` (plain mean without weights; 0 for no images).
 

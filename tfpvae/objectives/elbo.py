@@ -23,11 +23,11 @@ from typing import Any
 
 from tfpvae._backend import tf, tfp
 from tfpvae.components.posteriors import POSTERIORS
-from tfpvae.objectives.base import OBJECTIVES, Objective, Terms
+from tfpvae.objectives.base import OBJECTIVES, Objective, SeededObjective, Terms
 from tfpvae.objectives.fused import FusedELBO, fused_applies, tile_images
 
 
-class ELBO(Objective):
+class ELBO(SeededObjective):
     """The S-sample ELBO through the TFP distributions of the encoder and decoder.
 
     Draws come from the posterior family (``Posterior.draws``): ``q.sample(S)`` for
@@ -47,15 +47,10 @@ class ELBO(Objective):
         self.n_samples = int(n_samples)
         self.posterior = POSTERIORS.get(vae.config.posterior)
 
-    def draw_noise(self, generator: tf.random.Generator, batch: tf.Tensor) -> tf.Tensor:
-        """A stateless seed ``[2]`` for TFP's sampler, from the model's checkpointed generator."""
-        return generator.uniform_full_int([2], tf.int32)
-
     def terms(self, x: tf.Tensor, noise: Any = None, training: bool = False) -> Terms:
         """Per-image terms; ``noise`` is a stateless seed ``[2]`` (``None`` draws one)."""
         vae, samples = self.vae, self.n_samples
-        if noise is None:
-            noise = self.draw_noise(vae.noise, tf.shape(x)[0])
+        noise = self.seed_of(x, noise)
         q = vae.encoder(x, training=training)
         z = self.posterior.draws(q, samples, vae.temperature, seed=noise)  # [S, batch, d]
         likelihood = vae.decoder(tf.reshape(z, [-1, z.shape[-1]]), training=training)

@@ -33,7 +33,7 @@ from __future__ import annotations
 from typing import Any
 
 from tfpvae._backend import tf
-from tfpvae.objectives.base import OBJECTIVES, Objective, Terms
+from tfpvae.objectives.base import OBJECTIVES, Objective, SeededObjective, Terms
 from tfpvae.objectives.fused import FUSED_GAUSSIANS, fused_applies, params_model, tile_images
 
 
@@ -55,7 +55,7 @@ def iwae_terms(log_lik: tf.Tensor, log_ratio: tf.Tensor, kl_weight: tf.Tensor) -
     return Terms(loss, tf.reduce_mean(log_ratio, axis=0), -tf.reduce_mean(log_lik, axis=0))
 
 
-class IWAE(Objective):
+class IWAE(SeededObjective):
     """The K-sample IWAE loss through the TFP distributions of the encoder and decoder.
 
     Args:
@@ -67,15 +67,10 @@ class IWAE(Objective):
         self.vae = vae
         self.k = int(k)
 
-    def draw_noise(self, generator: tf.random.Generator, batch: tf.Tensor) -> tf.Tensor:
-        """A stateless seed ``[2]`` for TFP's sampler."""
-        return generator.uniform_full_int([2], tf.int32)
-
     def terms(self, x: tf.Tensor, noise: Any = None, training: bool = False) -> Terms:
         """Per-image terms; ``noise`` is a stateless seed ``[2]`` (``None`` draws one)."""
         vae, k = self.vae, self.k
-        if noise is None:
-            noise = self.draw_noise(vae.noise, tf.shape(x)[0])
+        noise = self.seed_of(x, noise)
         q = vae.encoder(x, training=training)
         z = q.sample(k, seed=noise)  # [K, batch, d]
         # log q at the draws themselves: a flow posterior reuses its forward pass (TFP's cache).
