@@ -22,7 +22,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from tfpvae import _keras_hook
+
 __version__ = "0.1.0"
+
+# tf_keras.models.load_model finds a saved VAE after a plain `import tfpvae`.
+_keras_hook.install()
 
 #: Public name -> module that defines it.
 _EXPORTS: dict[str, str] = {
@@ -31,6 +36,7 @@ _EXPORTS: dict[str, str] = {
     "tfpl": "tfpvae._backend",
     "KL_ATTACHMENTS": "tfpvae.components.kl",
     "KLTerm": "tfpvae.components.kl",
+    "KLEstimator": "tfpvae.components.kl",
     "monte_carlo_kl": "tfpvae.components.kl",
     "LIKELIHOODS": "tfpvae.components.likelihoods",
     "Likelihood": "tfpvae.components.likelihoods",
@@ -72,6 +78,7 @@ _EXPORTS: dict[str, str] = {
     "OBJECTIVES": "tfpvae.objectives",
     "Objective": "tfpvae.objectives",
     "Terms": "tfpvae.objectives",
+    "Parts": "tfpvae.objectives",
     "Registry": "tfpvae.registry",
     "KLWarmUp": "tfpvae.training.callbacks",
     "TqdmProgress": "tfpvae.training.callbacks",
@@ -88,7 +95,7 @@ _EXPORTS: dict[str, str] = {
 if TYPE_CHECKING:
     from tfpvae._backend import tfd, tfk, tfpl
     from tfpvae.components.dataspace import DataSpace
-    from tfpvae.components.kl import KL_ATTACHMENTS, KLTerm, monte_carlo_kl
+    from tfpvae.components.kl import KL_ATTACHMENTS, KLEstimator, KLTerm, monte_carlo_kl
     from tfpvae.components.likelihoods import LIKELIHOODS, Likelihood, get_likelihood
     from tfpvae.components.posteriors import POSTERIORS
     from tfpvae.components.precision import PRECISIONS
@@ -120,7 +127,7 @@ if TYPE_CHECKING:
         build_vae,
         build_vae_from_config,
     )
-    from tfpvae.objectives import OBJECTIVES, Objective, Terms
+    from tfpvae.objectives import OBJECTIVES, Objective, Parts, Terms
     from tfpvae.registry import Registry
     from tfpvae.training.callbacks import KLWarmUp, TemperatureAnnealing, TqdmProgress
     from tfpvae.training.checkpoints import Checkpoints
@@ -144,12 +151,14 @@ __all__ = [
     "DataSpace",
     "DatasetUnavailableError",
     "ELBOTerms",
+    "KLEstimator",
     "KLTerm",
     "KLWarmUp",
     "Likelihood",
     "ModelFileError",
     "NonFiniteGuard",
     "Objective",
+    "Parts",
     "Registry",
     "TemperatureAnnealing",
     "Terms",

@@ -84,6 +84,11 @@ class KLTerm:
         self.kl_weight = tf.Variable(float(kl_weight), trainable=False, name="kl_weight")
 
     @property
+    def source(self) -> tfd.Distribution | LearnedPrior:
+        """The prior as given: a distribution, or the learned prior's layer."""
+        return self._prior
+
+    @property
     def prior(self) -> tfd.Distribution:
         """p(z); a learned prior's distribution at its variables' current values."""
         return self._prior if self.prior_layer is None else self.prior_layer.distribution()
@@ -94,11 +99,7 @@ class KLTerm:
             test_points_fn: Callable = tf.convert_to_tensor  # [batch, latent]
             reduce_axis: tuple | int = ()  # keep [batch]
         else:
-            samples = self.kl_samples
-
-            def test_points_fn(q: tfd.Distribution) -> tf.Tensor:
-                return q.sample(samples)  # [samples, batch, latent]
-
+            test_points_fn = SampleTestPoints(self.kl_samples)  # [samples, batch, latent]
             reduce_axis = 0  # average over samples only -> [batch]
         return dict(
             # TFP builds a callable prior anew at every call (a learned one must be).
@@ -113,19 +114,94 @@ class KLTerm:
         """β × a KL total."""
         return tf.cast(self.kl_weight, batch_total.dtype) * batch_total
 
-    def per_example(self, q: tfd.Distribution, test_points: tf.Tensor) -> tf.Tensor:
-        r"""The unweighted KL of every image, ``[batch]``.
+    def estimator(self) -> KLEstimator:
+        """The per-example estimator of this term (what :class:`~tfpvae.VAE` reads off
+        the KL layer it is attached to)."""
+        test_points = None if self.kl_samples == 1 else SampleTestPoints(self.kl_samples)
+        return KLEstimator(self.use_exact_kl, test_points)
 
-        Exact: ``tfd.kl_divergence(q, prior)``. Sampled:
-        :math:`\frac1S\sum_s \log q(z_s|x) - \log p(z_s)` at ``test_points``.
+    def per_example(self, q: tfd.Distribution, test_points: tf.Tensor | None) -> tf.Tensor:
+        """The unweighted KL of every image against this term's prior, ``[batch]``
+        (:meth:`KLEstimator.per_example` at ``test_points``)."""
+        return KLEstimator(self.use_exact_kl).per_example(q, self.prior, test_points)
+
+
+class SampleTestPoints:
+    """``test_points_fn`` of S fresh draws from q: ``q → q.sample(S)`` ``[S, batch, d]``.
+
+    A named callable rather than a lambda, so that the fused objective can read S
+    off it (:attr:`n`) and a saved model can record it.
+
+    Args:
+        n: S, the test points per example.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = int(n)
+
+    def __call__(self, q: tfd.Distribution, seed: tf.Tensor | None = None) -> tf.Tensor:
+        return q.sample(self.n, seed=seed)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SampleTestPoints) and other.n == self.n
+
+    def __hash__(self) -> int:
+        return hash(("SampleTestPoints", self.n))
+
+
+@dataclass(frozen=True)
+class KLEstimator:
+    r"""The one per-example estimator of KL(q(z|x) ‖ p(z)), shared by every objective.
+
+    * exact: ``tfd.kl_divergence(q, p)``, whatever draws are handed in;
+    * sampled: :math:`\frac1S\sum_s \log q(t_s|x) - \log p(t_s)` at test points
+      :math:`t_s`: the objective's own draws of z when ``test_points_fn`` is
+      ``None`` (TFP's default, ``tf.convert_to_tensor``, is one draw of q), else
+      ``test_points_fn(q)``. The mean runs over every axis of the test points but
+      the batch axis, so the result is per example whatever
+      ``test_points_reduce_axis`` a TFP KL layer was given.
+
+    Attributes:
+        use_exact_kl: Closed form instead of Monte Carlo.
+        test_points_fn: ``q → [..., batch, d]`` test points, or ``None``.
+    """
+
+    use_exact_kl: bool = False
+    test_points_fn: Callable | None = None
+
+    @property
+    def own_test_points(self) -> int | None:
+        """S when the test points are S draws of their own (:class:`SampleTestPoints`)."""
+        fn = self.test_points_fn
+        return fn.n if isinstance(fn, SampleTestPoints) and not self.use_exact_kl else None
+
+    def per_example(
+        self,
+        q: tfd.Distribution,
+        prior: tfd.Distribution,
+        draws: tf.Tensor | None,
+        seed: tf.Tensor | None = None,
+    ) -> tf.Tensor:
+        """The KL of every image, ``[batch]``.
 
         Args:
             q: The posterior, batch shape ``[batch]``.
-            test_points: ``[S, batch, latent]`` draws from ``q`` (ignored when exact).
+            prior: p(z).
+            draws: ``[S, batch, d]`` draws of z from q (ignored when exact or when the
+                estimator has test points of its own).
+            seed: A stateless seed for :class:`SampleTestPoints` test points.
         """
         if self.use_exact_kl:
-            return tfd.kl_divergence(q, self.prior)
-        return tf.reduce_mean(q.log_prob(test_points) - self.prior.log_prob(test_points), axis=0)
+            return tfd.kl_divergence(q, prior)
+        if self.test_points_fn is None:
+            points = draws
+        elif isinstance(self.test_points_fn, SampleTestPoints):
+            points = self.test_points_fn(q, seed=seed)
+        else:
+            points = self.test_points_fn(q)
+        log_ratio = q.log_prob(points) - prior.log_prob(points)  # [..., batch]
+        leading = log_ratio.shape.rank - 1
+        return tf.reduce_mean(log_ratio, axis=list(range(leading))) if leading else log_ratio
 
 
 class PerExampleKLDivergenceAddLoss(tfpl.KLDivergenceAddLoss):

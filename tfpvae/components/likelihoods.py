@@ -290,6 +290,7 @@ class Likelihood:
             x: ``[batch, *event_shape]`` observations.
         """
         pixels = math.prod(x.shape[1:])
+        params = tf.reshape(params, [tf.shape(params)[0], -1])  # pixel-major, flat
         x = tf.reshape(self.clip(tf.cast(x, params.dtype)), [-1, pixels])  # [batch, pixels]
         if self.fast_log_prob is not None:
             return self.fast_log_prob(params, x)
@@ -369,6 +370,24 @@ LIKELIHOODS.register(
 )
 
 
+def log_prob(p: tfd.Distribution, x: tf.Tensor, likelihood: Likelihood | None = None) -> tf.Tensor:
+    r""":math:`\log p(x \mid z)` per example, with the guard of the observations' support.
+
+    A registered ``likelihood`` clips into its own support; for any other
+    decoder, observations of a Beta (directly or inside ``tfd.Independent``) are
+    clipped by :data:`BETA_EPSILON` from 0 and 1, where its log-density is
+    infinite. Everything else is scored as it is.
+    """
+    if likelihood is not None:
+        return -likelihood.negative_log_prob(x, p)
+    x = tf.cast(x, p.dtype)
+    inner = getattr(p, "distribution", p)
+    inner = getattr(inner, "tensor_distribution", inner)
+    if isinstance(inner, tfd.Beta):
+        x = tf.clip_by_value(x, BETA_EPSILON, 1.0 - BETA_EPSILON)
+    return p.log_prob(x)
+
+
 def get_likelihood(name: str) -> Likelihood:
     """Looks up a likelihood by name; unknown names raise ``ValueError``."""
     return LIKELIHOODS.get(name)
@@ -390,5 +409,6 @@ __all__ = [
     "Support",
     "gaussian_scale",
     "get_likelihood",
+    "log_prob",
     "positive_concentration",
 ]

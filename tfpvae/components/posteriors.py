@@ -125,3 +125,20 @@ POSTERIORS.register(
         point=flow_point,
     ),
 )
+
+
+#: The family of a posterior layer tfpvae does not know: TFP's own ``sample`` and ``mean``.
+GENERIC_POSTERIOR = Posterior(layer=None, default_prior=standard_normal_prior, exact_kl=False)
+
+
+def family_of(layer: Any) -> Posterior:
+    """The registered family whose layer class is exactly ``type(layer)``, else the generic one.
+
+    Chosen by type, so a user's own ``DistributionLambda`` is drawn and summarised
+    through TFP (``q.sample``, ``q.mean()``) and a tfpvae layer by its own family.
+    """
+    for name in POSTERIORS:
+        entry = POSTERIORS.get(name)
+        if layer is not None and type(layer) is entry.layer:
+            return entry
+    return GENERIC_POSTERIOR

@@ -30,7 +30,7 @@ from tfpvae._backend import tf
 from tfpvae.components.draws import image_keys as _image_keys
 from tfpvae.components.draws import per_image_draws as _per_image_draws
 from tfpvae.components.kl import rate_estimate
-from tfpvae.training.validation import check_images
+from tfpvae.objectives.estimators import log_likelihood, log_ratio
 
 
 def bits_per_dim(nats: np.ndarray | float, n_dims: int) -> np.ndarray | float:
@@ -40,12 +40,8 @@ def bits_per_dim(nats: np.ndarray | float, n_dims: int) -> np.ndarray | float:
 
 def _log_likelihood(vae: Any, x: tf.Tensor, z: tf.Tensor) -> tf.Tensor:
     """log p(x | z) for z of shape [k, batch, latent]; returns [k, batch]."""
-    k, batch = tf.shape(z)[0], tf.shape(z)[1]
-    flat_z = tf.reshape(z, [k * batch, -1])  # [k * batch, latent]
-    likelihood_dist = vae.decoder(flat_z, training=False)
-    tiled_x = tf.tile(x, tf.concat([[k], tf.ones(tf.rank(x) - 1, tf.int32)], 0))
-    log_lik = -vae.likelihood.negative_log_prob(tiled_x, likelihood_dist)  # [k * batch]
-    return tf.reshape(log_lik, [k, batch])
+    parts = vae.parts
+    return log_likelihood(x, z, lambda flat: parts.decode(flat, training=False), parts.likelihood)
 
 
 @dataclass(frozen=True)
@@ -77,9 +73,8 @@ class ELBOTerms:
 
 
 def _checked(vae: Any, x: np.ndarray) -> np.ndarray:
-    """Validates ``x`` against a tfpvae model's config (other models pass through)."""
-    config = getattr(vae, "config", None)
-    return check_images(x, config) if config is not None else np.asarray(x)
+    """Validates ``x`` against the model's image shape and likelihood."""
+    return vae.check_images(x, "x")
 
 
 def _batches(x: np.ndarray, batch_size: int):
@@ -93,8 +88,7 @@ def elbo(
     """The ELBO of each image and its rate and distortion.
 
     Args:
-        vae: A :class:`~tfpvae.VAE` (anything with ``encoder``, ``decoder``,
-            ``prior`` and ``likelihood``).
+        vae: A :class:`~tfpvae.VAE`, built by ``build_vae`` or from a user's networks.
         x: Prepared images ``[n, *input_shape]``.
         n_samples: z draws per image for the distortion.
         batch_size: Images per batch.
@@ -108,7 +102,7 @@ def elbo(
     x = _checked(vae, x)
     rates, distortions = [], []
     for start, xb in _batches(x, batch_size):
-        q = vae.encoder(xb, training=False)
+        q = vae.posterior(xb)
         keys = _image_keys(seed, start, int(xb.shape[0]), stream=0)
         z = _per_image_draws(q, n_samples, keys)  # [S, batch, latent]
         distortions.append(-tf.reduce_mean(_log_likelihood(vae, xb, z), axis=0).numpy())
@@ -139,7 +133,7 @@ def iwae_bound(
     k × latent numbers per image, is drawn at once, so chunking changes nothing).
 
     Args:
-        vae: A :class:`~tfpvae.VAE` or anything with the same four attributes.
+        vae: A :class:`~tfpvae.VAE`.
         x: Prepared images ``[n, *input_shape]``.
         k: Importance samples per image.
         batch_size: Images per batch.
@@ -153,13 +147,14 @@ def iwae_bound(
         raise ValueError(f"k must be >= 1, got {k}")
     x = _checked(vae, x)
     bounds = []
+    prior = vae.prior
     for start, xb in _batches(x, batch_size):
-        q = vae.encoder(xb, training=False)
+        q = vae.posterior(xb)
         draws = _per_image_draws(q, k, _image_keys(seed, start, int(xb.shape[0]), stream=1))
         running = tf.fill([tf.shape(xb)[0]], tf.constant(-np.inf, tf.float32))  # log Σ w
         for chunk_start in range(0, k, chunk_size):
             z = draws[chunk_start : chunk_start + chunk_size]  # [size, batch, latent]
-            log_w = _log_likelihood(vae, xb, z) + vae.prior.log_prob(z) - q.log_prob(z)
+            log_w = _log_likelihood(vae, xb, z) - log_ratio(q, prior, z)
             running = tf.reduce_logsumexp(
                 tf.concat([running[None], log_w], axis=0), axis=0
             )  # [batch]

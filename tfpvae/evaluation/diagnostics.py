@@ -104,7 +104,7 @@ def latent_gap_points(codes: np.ndarray, n: int = 8, grid: int = 60) -> np.ndarr
 
 def decode_points(model: Any, points: np.ndarray) -> np.ndarray:
     """Decodes 2-D points, padding any further latent dimensions with zeros."""
-    latent_dim = model.config.latent_dim
+    latent_dim = model.latent_dim
     z = np.zeros((len(points), latent_dim), np.float32)
     z[:, :2] = points
     decoded = model.decode(z)

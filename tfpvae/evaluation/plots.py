@@ -155,7 +155,7 @@ def plot_manifold(model, n: int = 15, dims: tuple[int, int] = (0, 1)) -> Figure:
 
     The axes are labelled with the latent values (``norm.ppf`` quantiles) at a few tiles.
     """
-    latent_dim = model.config.latent_dim
+    latent_dim = model.latent_dim
     grid = latent_grid(n, latent_dim, dims)
     images = _np(model.decode(grid))
     pad = 1
@@ -196,7 +196,8 @@ def category_codes(categorical_dims: int, categories: int) -> tuple[np.ndarray, 
 
 def plot_categories(model) -> Figure:
     """The decoded grid of categories of a discrete latent (see :func:`category_codes`)."""
-    n, k = model.config.categorical_dims, model.config.categories
+    k = int(model.parts.encoder.layer.categories)  # the relaxed categorical layer's K
+    n = model.latent_dim // k
     codes, rows, cols = category_codes(n, k)
     images = _np(model.decode(codes))
     pad = 1

@@ -37,7 +37,6 @@ import numpy as np
 from tfpvae._backend import tf, tfk
 from tfpvae.components.dequantize import DEQUANTIZERS
 from tfpvae.components.likelihoods import get_likelihood
-from tfpvae.components.posteriors import POSTERIORS
 from tfpvae.config import VAEConfig, _positive_int
 from tfpvae.evaluation import plots
 from tfpvae.evaluation.bounds import held_out_metrics
@@ -487,7 +486,7 @@ def write_figures(vae: VAE, data: RunData, out: Path) -> list[Path]:
         "interpolation": lambda: plots.plot_interpolation(vae, x[0], x[1]),
         "history": lambda: plots.plot_history(read_history(out)),
     }
-    latent_kind = POSTERIORS.get(vae.config.posterior).latent_kind
+    latent_kind = vae.parts.family.latent_kind
     figures.update(LATENT_FIGURES.get(latent_kind)(vae, data, Path(out)))
     paths = []
     for name, draw in figures.items():
@@ -503,7 +502,7 @@ def _continuous_latent_figures(vae: VAE, data: RunData, out: Path) -> dict:
     """Codes by class, the decoded manifold and the codes before/after training (d ≥ 2)."""
     x, y, names = data.x_test, data.y_test, data.class_names
     figures = {}
-    if vae.config.latent_dim >= 2:
+    if vae.latent_dim >= 2:
         figures["latent"] = lambda: plots.plot_latent(vae, x, y, names)
         figures["manifold"] = lambda: plots.plot_manifold(vae)
         before = out / LATENT_BEFORE_FILE

@@ -1,10 +1,12 @@
 """Save and load a VAE as its config plus its weights.
 
-TFP's ``DistributionLambda`` layers serialise their Python functions with pickle,
-which breaks across versions and for closures. tfpvae never serialises the
-layers: a saved model is ``config.json`` (a :class:`~tfpvae.config.VAEConfig`) and
-``model.weights.h5``. Loading rebuilds the model from the config and loads the
-weights into it. Files are written to temporary names and renamed into place, so
+A ``build_vae`` model is saved as ``config.json`` (its
+:class:`~tfpvae.config.VAEConfig`) and ``model.weights.h5``: loading rebuilds it from
+the recipe, so no layer is serialised. A model built from a user's networks is
+saved as ``VAE.get_config()`` (the networks' Keras configs, in which TFP's layers
+pickle their functions: load them with the Python and TFP versions that wrote
+them). Either way ``save`` first checks that the config rebuilds the model, and
+refuses with a message otherwise. Loading loads the weights into the rebuilt model. Files are written to temporary names and renamed into place, so
 a crash never leaves a half-written model behind.
 """
 
@@ -26,6 +28,8 @@ from tfpvae.models import VAE, build_vae_from_config
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 FORMAT_VERSION = 1
+#: ``config.json`` of a model built from a user's networks (``"vae"``: ``VAE.get_config()``).
+NETWORKS_FORMAT = 2
 
 
 @contextlib.contextmanager
@@ -51,6 +55,7 @@ def save(vae: VAE, directory: str | os.PathLike, extra: dict | None = None) -> P
     Returns:
         The directory.
     """
+    vae.check_reads_back()  # a model that would not load fails here, before any file is written
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".weights.h5")
@@ -68,13 +73,16 @@ def save(vae: VAE, directory: str | os.PathLike, extra: dict | None = None) -> P
 
 def write_config(vae: VAE, directory: str | os.PathLike, extra: dict | None = None) -> Path:
     """Writes only ``config.json`` (``tfpvae train`` does so before its first epoch)."""
-    payload = {
-        "format_version": FORMAT_VERSION,
-        "model": vae.config.to_dict(),
-        # Recorded from how the model was built, never guessed from the prior's name.
-        "custom_prior": bool(vae.custom_prior),
-        **(extra or {}),
-    }
+    if vae.recipe is not None:
+        payload = {
+            "format_version": FORMAT_VERSION,
+            "model": vae.config.to_dict(),
+            # Recorded from how the model was built, never guessed from the prior's name.
+            "custom_prior": bool(vae.recipe.custom_prior),
+            **(extra or {}),
+        }
+    else:  # a user's networks: their Keras configs, the prior and the settings
+        payload = {"format_version": NETWORKS_FORMAT, "vae": vae.get_config(), **(extra or {})}
     path = Path(directory) / CONFIG_FILE
     atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True))
     return path
@@ -89,7 +97,11 @@ def read_config(directory: str | os.PathLike) -> dict:
         raise ModelFileError(f"no saved model at {directory}: {CONFIG_FILE} is missing")
     try:
         payload = json.loads(path.read_text())
-        VAEConfig.from_dict(payload["model"])
+        if "vae" in payload:
+            if not {"encoder", "decoder"} <= set(payload["vae"]):
+                raise KeyError("vae.encoder / vae.decoder")
+        else:
+            VAEConfig.from_dict(payload["model"])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
         raise ModelFileError(f"{path} is not a valid tfpvae config: {err}") from None
     return payload
@@ -115,7 +127,6 @@ def load(directory: str | os.PathLike, prior: tfd.Distribution | None = None) ->
             f"the model in {directory} was trained with a custom prior; "
             "pass it as load(..., prior=...)"
         )
-    config = VAEConfig.from_dict(payload["model"])
     weights = Path(directory) / WEIGHTS_FILE
     if not weights.is_file():
         hint = (
@@ -125,7 +136,10 @@ def load(directory: str | os.PathLike, prior: tfd.Distribution | None = None) ->
             else ""
         )
         raise ModelFileError(f"no weights in {directory}: {WEIGHTS_FILE} is missing{hint}")
-    vae = build_vae_from_config(config, prior=prior)
+    if "vae" in payload:
+        vae = VAE.from_config(payload["vae"])
+    else:
+        vae = build_vae_from_config(VAEConfig.from_dict(payload["model"]), prior=prior)
     try:
         with _no_lambda_warnings():
             vae.load_weights(weights)

@@ -23,11 +23,14 @@ class Autoencoder(tfk.Model):
         encoder: Model ``x → z``.
         decoder: Model ``z → x̂`` in [0, 1].
         config: The :class:`~tfpvae.config.VAEConfig` whose trunk it shares.
+        latent_dim: Size of the code.
+        image_shape: Shape of one image.
     """
 
     def __init__(self, config: VAEConfig, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.config = config
+        self.latent_dim, self.image_shape = config.latent_dim, tuple(config.input_shape)
         architecture = ARCHITECTURES.get(config.architecture)
         inputs = tfk.Input(shape=config.input_shape)
         z = tfk.layers.Dense(config.latent_dim, name="code")(

@@ -9,6 +9,7 @@ from tfpvae.components.trunks import ARCHITECTURES
 from tfpvae.config import VAEConfig
 from tfpvae.models.decoder import build_decoder
 from tfpvae.models.encoder import build_encoder, make_kl_term
+from tfpvae.models.keras_io import RECIPES, Recipe
 from tfpvae.models.vae import VAE
 from tfpvae.training.tuning import STEPS_PER_EXECUTION, use_xla
 
@@ -98,9 +99,13 @@ def build_vae_from_config(
 ) -> VAE:
     """Builds and compiles a :class:`~tfpvae.VAE` from a :class:`~tfpvae.config.VAEConfig`.
 
+    The recipe: the named encoder and decoder (:func:`~tfpvae.build_encoder`,
+    :func:`~tfpvae.build_decoder`) and prior, handed to ``VAE(encoder, decoder,
+    prior, ...)`` like any user's networks.
+
     Args:
         config: The configuration.
-        prior: p(z); ``None`` is N(0, I).
+        prior: p(z); ``None`` is the config's (N(0, I) by default).
         strategy: Build and compile inside ``strategy.scope()``; ``None`` uses the
             current strategy.
 
@@ -111,9 +116,19 @@ def build_vae_from_config(
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
         kl_term = make_kl_term(config, prior)
-        encoder = build_encoder(config, kl_term=kl_term)
-        decoder = build_decoder(config)
-        vae = VAE(config, encoder, decoder, kl_term, custom_prior=prior is not None, name="vae")
+        vae = VAE(
+            build_encoder(config, kl_term=kl_term),
+            build_decoder(config),
+            kl_term.source,
+            objective=config.objective,
+            kl_weight=kl_term.kl_weight,
+            n_samples=config.n_samples,
+            iwae_k=config.iwae_k,
+            fast_path=config.fast_path,
+            precision=config.precision,
+            recipe=Recipe(config, custom_prior=prior is not None),
+            name="vae",
+        )
         optimizer = vae.precision.optimizer(tfk.optimizers.Adam(config.learning_rate))
         jit = use_xla(
             vae.objective.xla_friendly,
@@ -124,3 +139,9 @@ def build_vae_from_config(
         vae.build((None, *config.input_shape))
         optimizer.build(vae.trainable_variables)
     return vae
+
+
+RECIPES.register(
+    "vae_config",
+    lambda fields, prior: build_vae_from_config(VAEConfig.from_dict(fields), prior=prior),
+)

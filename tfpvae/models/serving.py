@@ -46,8 +46,7 @@ from typing import TYPE_CHECKING
 from tfpvae._backend import tf, tfd, tfk
 from tfpvae.components.draws import image_keys, per_image_draws
 from tfpvae.components.kl import rate_estimate
-from tfpvae.components.posteriors import POSTERIORS
-from tfpvae.objectives.fused import params_model
+from tfpvae.components.likelihoods import log_prob
 
 if TYPE_CHECKING:
     from tfpvae.models.vae import VAE
@@ -96,28 +95,24 @@ def serving_functions(vae: VAE) -> dict[str, tf.types.experimental.GenericFuncti
         dict of tensors (see the module docstring). Called in Python they run the
         model in-process; passed as ``signatures`` they become the SavedModel's.
     """
-    config = vae.config
-    latent_dim = config.latent_dim
-    family = POSTERIORS.get(config.posterior)
-    posterior_layer = vae.encoder.get_layer("approx_posterior")  # a flow's networks live here
-    likelihood = vae.likelihood
-    encoder_params = params_model(vae.encoder, "approx_posterior")
-    decoder_params = params_model(vae.decoder, "likelihood")
-    image_spec = tf.TensorSpec([None, *config.input_shape], tf.float32, name="images")
+    parts = vae.parts
+    latent_dim = vae.latent_dim
+    image_spec = tf.TensorSpec([None, *vae.image_shape], tf.float32, name="images")
     seed_spec = tf.TensorSpec([2], tf.int32, name="seed")
 
     def posterior(images: tf.Tensor) -> tfd.Distribution:
-        # The layer's own distribution function (a flow's networks live in the layer),
-        # without the Keras call, whose tensor-coercible output cannot be saved.
-        return posterior_layer._make_distribution_fn(encoder_params(images, training=False))
+        # The layer's own distribution function of its parameters (a flow's networks
+        # live in the layer), without the Keras call, whose tensor-coercible output
+        # cannot be saved.
+        return parts.posterior(images, training=False)
 
     def likelihood_of(z: tf.Tensor) -> tfd.Distribution:
-        return likelihood.layer.new(decoder_params(z, training=False), config.input_shape)
+        return parts.decode(z, training=False)
 
     @tf.function(input_signature=[image_spec])
     def encode(images: tf.Tensor) -> dict[str, tf.Tensor]:
         q = posterior(images)
-        codes = {"mean": family.point(q)}
+        codes = {"mean": parts.family.point(q)}
         with contextlib.suppress(NotImplementedError):  # a flow or categorical has no scale
             codes.update(stddev=q.stddev(), scale_tril=_posterior_scale_tril(q))
         return codes
@@ -138,7 +133,7 @@ def serving_functions(vae: VAE) -> dict[str, tf.types.experimental.GenericFuncti
         keys = image_keys(seed[0], 0, tf.shape(images)[0], seed[1])
         z = per_image_draws(q, 1, keys)[0]
         p_x = likelihood_of(z)
-        distortion = -p_x.log_prob(likelihood.clip(images))
+        distortion = -log_prob(p_x, images, parts.likelihood)
         rate = rate_estimate(q, vae.prior, z, draws_axis=None)  # the prior as it is now
         return {"elbo": -(rate + distortion), "rate": rate, "distortion": distortion}
 

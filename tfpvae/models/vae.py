@@ -1,15 +1,19 @@
-r"""The VAE: a ``tf_keras.Model`` with a pluggable objective.
+r"""The VAE: any encoder, decoder and prior, trained on a per-example objective.
 
-``vae(x)`` returns the decoder's distribution p(x|z) at one draw z ~ q(z|x), as
-in the course. Training minimises the model's objective
-(:mod:`tfpvae.objectives`); for the default ``"elbo"`` that is the per-example
-negative ELBO
+``VAE(encoder, decoder, prior)`` takes the networks a user writes with TFP's
+layers: an encoder ``x → q(z|x)`` (with or without a ``KLDivergenceAddLoss`` or
+``KLDivergenceRegularizer``), a decoder ``z → p(x|z)`` and a prior. ``vae(x)``
+returns p(x|z) at one draw z ~ q(z|x), as in the course. Training minimises the
+objective (:mod:`tfpvae.objectives`); for ``"elbo"`` the per-example negative ELBO
 
 .. math:: \mathcal{L} = \frac{\sum_i w_i\,\big[-\log p(x_i|z_i)
-    + \beta\,\mathrm{KL}(q(z|x_i)\,\|\,p(z))\big]}{\sum_i w_i},
+    + \beta\,\mathrm{KL}(q(z|x_i)\,\|\,p(z))\big]}{\sum_i w_i}
+    + \textstyle\sum(\text{the networks' own losses}),
 
 with image weights :math:`w_i` (1 unless ``sample_weight`` is given), logged as
-``loss``, ``rate`` (the unweighted KL) and ``distortion`` (the NLL).
+``loss``, ``rate`` (the unweighted KL) and ``distortion`` (the NLL). The KL layer's
+own batch loss is not part of it (:mod:`tfpvae.components.parts`); the layers'
+other losses (``kernel_regularizer``, ``add_loss``) are, as Keras adds them.
 """
 
 from __future__ import annotations
@@ -17,86 +21,103 @@ from __future__ import annotations
 from typing import Any
 
 from tfpvae._backend import tf, tfd, tfk
-from tfpvae.components.kl import KLTerm
-from tfpvae.components.likelihoods import Likelihood, get_likelihood
-from tfpvae.components.posteriors import POSTERIORS
-from tfpvae.components.precision import PRECISIONS, Precision
-from tfpvae.config import VAEConfig
 from tfpvae.models.keras_io import KerasModelIO
-from tfpvae.objectives import OBJECTIVES, Terms, weighted_mean
-from tfpvae.training import fit as fit_layer
-from tfpvae.training.faults import FaultMonitor, TrainingFault
-from tfpvae.training.tuning import forget_step_functions, one_step_per_call
+from tfpvae.models.model_parts import resolve_parts
+from tfpvae.objectives import Parts, Terms
+from tfpvae.training import steps
 from tfpvae.training.validation import check_images
 
 
 @tfk.utils.register_keras_serializable(package="tfpvae")
-class VAE(KerasModelIO, tfk.Model):
-    """A variational autoencoder ``x → q(z|x) → z → p(x|z)``.
-
-    Config, cloning and ``save`` come from :class:`~tfpvae.models.keras_io.KerasModelIO`.
+class VAE(KerasModelIO, steps.KerasSteps, tfk.Model):
+    """A variational autoencoder ``x → q(z|x) → z → p(x|z)`` from its parts.
 
     Args:
-        config: The validated configuration it was built from.
-        encoder: Model ``x → q(z|x)`` (its KL layer adds β·KL to ``losses``).
-        decoder: Model ``z → p(x|z)``.
-        kl_term: The KL estimator, prior and β shared with the encoder's KL layer.
-        custom_prior: Whether the prior was given by the user (a distribution, not
-            a name from ``PRIORS``).
+        encoder: A ``tf_keras`` model or layer mapping images to a ``tfd.Distribution``
+            over z, e.g. a ``Sequential`` ending in ``tfpl.MultivariateNormalTriL``
+            and, optionally, ``tfpl.KLDivergenceAddLoss`` (whose settings are used:
+            exact or sampled, test points, ``distribution_b`` as the prior and
+            ``weight`` as β).
+        decoder: A model mapping z ``[batch, d]`` to a distribution over images.
+        prior: p(z): a ``tfd.Distribution``, or a Keras layer holding trainable
+            variables (a :class:`~tfpvae.components.priors.LearnedPrior`, or any layer
+            that returns a distribution when called with ``0.``). ``None``: the KL
+            layer's ``distribution_b``, else N(0, I).
+        objective: A name from ``tfpvae.OBJECTIVES`` (``"elbo"``, ``"iwae"``) or a
+            function ``(parts, **options) → Objective``.
+        kl_weight: β, a float or a ``tf.Variable``; ``None``: the KL layer's ``weight``,
+            else 1.
+        use_exact_kl: Overrides the KL layer's setting (``None`` keeps it; without a
+            KL layer the default is the closed form where TFP has one).
+        n_samples: Draws of z per image for ``"elbo"``.
+        iwae_k: Importance samples per image for ``"iwae"``.
+        fast_path: Let the fused objectives run where the parts' types allow.
+        precision: ``"float32"`` or a mixed policy name (loss scaling).
+        recipe: A :class:`~tfpvae.models.keras_io.Recipe` (the
+            :class:`~tfpvae.config.VAEConfig`) when ``build_vae`` made the networks;
+            kept for saving, nothing reads it at run time.
         **kwargs: Passed to ``tf_keras.Model``.
-
-    Attributes:
-        learned_prior: The :class:`~tfpvae.components.priors.LearnedPrior` layer of a
-            learned prior (so that Keras trains, saves and checkpoints its
-            variables), or ``None``.
-        objective: The bound :class:`~tfpvae.objectives.Objective`.
-        noise: The generator the objective draws from (checkpointed with the model).
-        training_fault: Where the latest ``fit`` went non-finite, or ``None``.
     """
 
     def __init__(
         self,
-        config: VAEConfig,
-        encoder: tfk.Model,
-        decoder: tfk.Model,
-        kl_term: KLTerm,
-        custom_prior: bool = False,
+        encoder: Any,
+        decoder: Any,
+        prior: Any = None,
+        *,
+        objective: Any = "elbo",
+        kl_weight: float | tf.Variable | None = None,
+        use_exact_kl: bool | None = None,
+        n_samples: int = 1,
+        iwae_k: int = 5,
+        fast_path: bool = True,
+        precision: str = "float32",
+        recipe: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.config, self.encoder, self.decoder = config, encoder, decoder
-        self.kl_term, self.custom_prior = kl_term, custom_prior
-        self.learned_prior = kl_term.prior_layer
-        self.objective = OBJECTIVES.get(config.objective)(self)
-        self.noise = tf.random.Generator.from_seed(fit_layer.next_seed())
-        self.fault_monitor = FaultMonitor()
-        self.training_fault: TrainingFault | None = None
+        self.encoder, self.decoder, self.recipe = encoder, decoder, recipe
+        self.noise = tf.random.Generator.from_seed(steps.next_seed())
+        resolved = resolve_parts(
+            encoder, decoder, prior, kl_weight, use_exact_kl, self.noise, fast_path
+        )
+        self.parts: Parts = resolved.parts
+        self.prior_layer = resolved.parts.prior.layer  # tracked: trained, saved, checkpointed
+        fixed = resolved.parts.prior.fixed
+        if fixed is not None and fixed.variables:
+            self.prior_variables = fixed  # tracked: a distribution's own variables train too
+        self.kl_weight = resolved.parts.kl_weight
+        self.image_shape: tuple[int, ...] = resolved.image_shape
+        self.latent_dim: int = resolved.parts.latent_dim
+        self.settings = dict(
+            objective=objective, use_exact_kl=use_exact_kl, n_samples=int(n_samples),
+            iwae_k=int(iwae_k), fast_path=bool(fast_path), precision=precision,
+        )  # fmt: skip
+        self.objective = steps.make_objective(objective, self.parts, n_samples, iwae_k)
+        self.precision = steps.precision_of(precision)
         self.loss_tracker = tfk.metrics.Mean(name="loss")
         self.rate_tracker = tfk.metrics.Mean(name="rate")
         self.distortion_tracker = tfk.metrics.Mean(name="distortion")
 
     @property
     def prior(self) -> tfd.Distribution:
-        return self.kl_term.prior
+        """p(z) as it is now (a learned prior's distribution at its variables' values)."""
+        return self.parts.prior.distribution()
 
     @property
-    def kl_weight(self) -> tf.Variable:
-        """β, a variable: assign to it to anneal."""
-        return self.kl_term.kl_weight
+    def likelihood(self) -> Any:
+        """The registered likelihood of the decoder's layer, or ``None`` for a user's own."""
+        return self.parts.likelihood
 
     @property
     def temperature(self) -> tf.Variable | None:
         """τ of a relaxed posterior (a variable: assign to it to anneal), else ``None``."""
-        layers = {layer.name: layer for layer in self.encoder.layers}
-        return getattr(layers.get("approx_posterior"), "temperature", None)
+        return self.parts.temperature
 
     @property
-    def likelihood(self) -> Likelihood:
-        return get_likelihood(self.config.likelihood)
-
-    @property
-    def precision(self) -> Precision:
-        return PRECISIONS.get(self.config.precision)
+    def config(self) -> Any:
+        """The recipe (:class:`~tfpvae.config.VAEConfig`) of a ``build_vae`` model, else ``None``."""
+        return None if self.recipe is None else self.recipe.config
 
     @property
     def metrics(self) -> list:
@@ -107,14 +128,34 @@ class VAE(KerasModelIO, tfk.Model):
         approx_posterior = self.encoder(x, training=training)
         return self.decoder(tf.convert_to_tensor(approx_posterior), training=training)
 
+    def posterior(self, x: tf.Tensor, training: bool | None = False) -> tfd.Distribution:
+        """q(z | x), computed without the encoder's KL layer."""
+        return self.parts.posterior(x, training=training)
+
     def encode(self, x: tf.Tensor) -> tf.Tensor:
-        """Latent codes ``[batch, latent_dim]``: the posterior mean E[z | x] (for a flow
-        posterior, the flow applied to its base mean; see ``Posterior.point``)."""
-        return POSTERIORS.get(self.config.posterior).point(self.encoder(x, training=False))
+        """Latent codes ``[batch, latent_dim]``: E[z | x] (a flow: its base mean pushed through)."""
+        return self.parts.family.point(self.posterior(x))
 
     def decode(self, z: tf.Tensor) -> tf.Tensor:
-        """Images: the likelihood's mean E[x | z], ``[batch, *input_shape]``."""
-        return self.decoder(z, training=False).mean()
+        """Images: the likelihood's mean E[x | z], ``[batch, *image_shape]``."""
+        return self.parts.decode(z, training=False).mean()
+
+    def sample(self, n: int, seed: int | None = None, mean: bool = True) -> tf.Tensor:
+        """``n`` images from the model: z ~ p(z), then E[x | z] (or, with ``mean=False``, a draw).
+
+        Args:
+            n: How many.
+            seed: An int for reproducible images; ``None`` draws from the model's generator.
+            mean: The likelihood's mean; ``False`` samples x ~ p(x | z).
+        """
+        if seed is None:
+            stateless = self.noise.uniform_full_int([2], tf.int32)
+        else:
+            stateless = tf.constant([int(seed), 0], tf.int32)
+        z_seed, x_seed = tf.unstack(tf.random.experimental.stateless_split(stateless, 2))
+        z = tf.reshape(self.prior.sample(int(n), seed=z_seed), [int(n), self.latent_dim])
+        p = self.parts.decode(z, training=False)
+        return p.mean() if mean else p.sample(seed=x_seed)
 
     def compute_gradients(
         self, x: tf.Tensor, noise: Any = None, sample_weight: tf.Tensor | None = None
@@ -122,31 +163,27 @@ class VAE(KerasModelIO, tfk.Model):
         r"""The objective's terms, the loss and its gradients on one (replica's) batch.
 
         The loss is the weighted mean of the per-image loss over the *global*
-        batch: replica r contributes :math:`\sum_{i\in r} w_i\ell_i / \sum_i w_i`,
-        and the optimizer sums the replicas' gradients, so the step follows the
-        gradient of the global weighted mean, whatever the split.
+        batch, plus the networks' own losses (regularisers, ``add_loss``) once:
+        replica r contributes :math:`\sum_{i\in r} w_i\ell_i / \sum_i w_i` and
+        its share of those losses, and the optimizer sums the replicas' gradients.
 
         Returns:
             (per-image terms, this replica's weighted mean loss, gradients not yet
             summed over replicas) for ``trainable_variables``.
         """
-        weights = tf.ones([tf.shape(x)[0]]) if sample_weight is None else sample_weight
-        weights = tf.cast(tf.reshape(weights, [-1]), tf.float32)
+        x = steps.with_image_shape(x, self.image_shape)
         with tf.GradientTape() as tape:
             terms = self.objective.terms(x, noise, training=True)
-            objective = tf.math.divide_no_nan(
-                tf.reduce_sum(weights * terms.loss), _global_sum(weights)
-            )
+            objective, loss = steps.batch_loss(terms, sample_weight, self.parts.network_losses())
             scaled = self.precision.scale_loss(self.optimizer, objective)
         grads = self.precision.unscale(
             self.optimizer, tape.gradient(scaled, self.trainable_variables)
         )
-        return terms, weighted_mean(terms.loss, weights), grads
+        return terms, loss, grads
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
         x, _, sample_weight = tfk.utils.unpack_x_y_sample_weight(data)
         terms, loss, grads = self.compute_gradients(x, None, sample_weight)
-        # Loss scaling overflows on purpose (and skips those steps); watch only the loss then.
         self.fault_monitor.observe(
             loss, None if self.precision.loss_scaling else grads, self.optimizer.iterations
         )
@@ -155,6 +192,7 @@ class VAE(KerasModelIO, tfk.Model):
 
     def test_step(self, data: Any) -> dict[str, tf.Tensor]:
         x, _, sample_weight = tfk.utils.unpack_x_y_sample_weight(data)
+        x = steps.with_image_shape(x, self.image_shape)
         return self._track(self.objective.terms(x, None, training=False), sample_weight)
 
     def predict_step(self, data: Any) -> tf.Tensor:
@@ -168,50 +206,6 @@ class VAE(KerasModelIO, tfk.Model):
             tracker.update_state(values, sample_weight=sample_weight)
         return {m.name: m.result() for m in self.metrics}
 
-    def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, **kwargs: Any):
-        """``tf_keras.Model.fit``; arrays are checked and streamed (:mod:`tfpvae.training.fit`)."""
-        return fit_layer.fit(self, super().fit, x, y, batch_size, **kwargs)
-
-    def evaluate(self, x: Any = None, y: Any = None, *args: Any, **kwargs: Any):
-        """``tf_keras.Model.evaluate``, checking array inputs first."""
-        if fit_layer.is_array(x):
-            check_images(x, self.config, "x")
-        return super().evaluate(x, _target(x, y, kwargs), *args, **kwargs)
-
-    def train_on_batch(self, x: Any, y: Any = None, *args: Any, **kwargs: Any):
-        with one_step_per_call(self):
-            return super().train_on_batch(x, _target(x, y, kwargs), *args, **kwargs)
-
-    def test_on_batch(self, x: Any, y: Any = None, *args: Any, **kwargs: Any):
-        with one_step_per_call(self):
-            return super().test_on_batch(x, _target(x, y, kwargs), *args, **kwargs)
-
-    def predict_on_batch(self, x: Any):
-        with one_step_per_call(self):
-            return super().predict_on_batch(x)
-
-    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, **kwargs: Any) -> None:
-        """``tf_keras.Model.compile``; the loss is the objective, so ``loss`` must be ``None``."""
-        if loss is not None:
-            raise ValueError(
-                "a VAE's loss is its objective (VAEConfig.objective); compile it without loss="
-            )
-        super().compile(optimizer=optimizer, **kwargs)
-        forget_step_functions(self)
-
-
-def _target(x: Any, y: Any, kwargs: dict) -> Any:
-    """The target to hand Keras: the images when sample weights come without one.
-
-    Keras drops ``sample_weight`` from a batch that has no target, so a weighted
-    call without ``y`` would silently be unweighted.
-    """
-    return x if y is None and kwargs.get("sample_weight") is not None else y
-
-
-def _global_sum(values: tf.Tensor) -> tf.Tensor:
-    """Sum of ``values`` over this batch and, under several replicas, over all of them."""
-    total = tf.reduce_sum(values)
-    if tf.distribute.get_strategy().num_replicas_in_sync == 1:
-        return total
-    return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, total)
+    def check_images(self, x: Any, what: str = "x") -> Any:
+        """``x`` as a NumPy array, checked against the image shape and the likelihood."""
+        return check_images(x, self.image_shape, self.likelihood, what)

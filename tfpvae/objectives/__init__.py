@@ -1,9 +1,9 @@
 """Training objectives: the :class:`~tfpvae.objectives.base.Objective` interface, its registry."""
 
-from tfpvae.objectives.base import OBJECTIVES, Objective, Terms, weighted_mean
+from tfpvae.objectives.base import OBJECTIVES, Objective, Parts, Terms, weighted_mean
 from tfpvae.objectives.elbo import ELBO, make_elbo
-from tfpvae.objectives.fused import FusedELBO
-from tfpvae.objectives.iwae import IWAE, FusedIWAE, make_iwae
+from tfpvae.objectives.fused import FusedELBO, FusedIWAE, fused_applies
+from tfpvae.objectives.iwae import IWAE, make_iwae
 
 __all__ = [
     "ELBO",
@@ -12,7 +12,9 @@ __all__ = [
     "FusedELBO",
     "FusedIWAE",
     "Objective",
+    "Parts",
     "Terms",
+    "fused_applies",
     "make_elbo",
     "make_iwae",
     "weighted_mean",

@@ -1,6 +1,8 @@
 r"""The objective interface: what a VAE minimises, image by image.
 
-An :class:`Objective` is bound to one model. :meth:`Objective.terms` returns, for
+An :class:`Objective` is made from a model's :class:`Parts`: the posterior and
+likelihood networks, the prior, the KL estimator and β. It never sees the model
+itself, its config or its layers' names. :meth:`Objective.terms` returns, for
 every image of a batch, the loss that training minimises and the two quantities
 the progress bar and the history show beside it:
 
@@ -11,16 +13,21 @@ The training and test steps of :class:`~tfpvae.VAE` reduce these vectors the
 same way for every objective (a weighted mean over images, see
 :func:`weighted_mean`), so an objective never needs to know about sample
 weights, replicas or loss scaling. Objectives are chosen by name from
-:data:`OBJECTIVES`; an entry maps a model to a bound :class:`Objective`.
+:data:`OBJECTIVES`; an entry maps ``(parts, options)`` to an :class:`Objective`.
 """
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from tfpvae._backend import tf
+from tfpvae._backend import tf, tfd
+from tfpvae.components.kl import KLEstimator
+from tfpvae.components.likelihoods import Likelihood
+from tfpvae.components.parts import Network, PriorSource
+from tfpvae.components.posteriors import Posterior
 from tfpvae.registry import Registry
 
 
@@ -38,8 +45,63 @@ class Terms(NamedTuple):
     distortion: tf.Tensor
 
 
+@dataclass(frozen=True)
+class Parts:
+    """What an objective may use of a model: its parts, never the model.
+
+    Attributes:
+        encoder: The posterior network (:class:`~tfpvae.components.parts.Network`).
+        decoder: The likelihood network.
+        prior: Where p(z) comes from (:class:`~tfpvae.components.parts.PriorSource`).
+        kl: The per-example KL estimator.
+        kl_weight: β, a variable.
+        family: The posterior family (draws and codes), chosen by the layer's type.
+        likelihood: The registered likelihood of the decoder's layer, or ``None``.
+        latent_dim: Size of z.
+        noise: The model's checkpointed generator, for draws when none are given.
+        fast_path: Whether the fused objectives may be used where they apply.
+    """
+
+    encoder: Network
+    decoder: Network
+    prior: PriorSource
+    kl: KLEstimator
+    kl_weight: tf.Variable
+    family: Posterior
+    likelihood: Likelihood | None
+    latent_dim: int
+    noise: tf.random.Generator
+    fast_path: bool = True
+
+    @property
+    def temperature(self) -> tf.Variable | None:
+        """τ of a relaxed posterior layer, else ``None``."""
+        return getattr(self.encoder.layer, "temperature", None)
+
+    def network_losses(self) -> list[tf.Tensor]:
+        """The losses the networks and a prior layer added in their latest calls.
+
+        Weight regularisers and ``add_loss`` of the layers in front of the
+        distribution layers (read after the objective has called them), the
+        prior layer's own; never the KL layer's, which the objective does not call.
+        """
+        networks = [net.params if net.params is not None else net.model
+                    for net in (self.encoder, self.decoder)]  # fmt: skip
+        if self.prior.layer is not None:
+            networks.append(self.prior.layer)
+        return [loss for network in networks for loss in network.losses]
+
+    def posterior(self, x: tf.Tensor, training: bool | None = None) -> tfd.Distribution:
+        """q(z | x), without the KL layer."""
+        return self.encoder.distribution(x, training=training)
+
+    def decode(self, z: tf.Tensor, training: bool | None = None) -> tfd.Distribution:
+        """p(x | z)."""
+        return self.decoder.distribution(z, training=training)
+
+
 class Objective(abc.ABC):
-    """A training objective bound to one model.
+    """A training objective over a model's :class:`Parts`.
 
     Subclasses say whether their step is worth compiling with XLA
     (:attr:`xla_friendly`), how to draw their noise and how to turn a batch
@@ -49,9 +111,12 @@ class Objective(abc.ABC):
     #: Whether the step is plain ops that XLA fuses well (the fused Gaussian ELBO).
     xla_friendly: bool = False
 
+    def __init__(self, parts: Parts) -> None:
+        self.parts = parts
+
     @abc.abstractmethod
     def draw_noise(self, generator: tf.random.Generator, batch: tf.Tensor) -> Any:
-        """Noise for :meth:`terms`, drawn from ``generator``; ``None`` if TFP samples itself."""
+        """Noise for :meth:`terms`, drawn from ``generator``."""
 
     @abc.abstractmethod
     def terms(self, x: tf.Tensor, noise: Any = None, training: bool = False) -> Terms:
@@ -63,23 +128,21 @@ class Objective(abc.ABC):
             training: Passed to the Keras layers.
         """
 
+    def noise_or_fresh(self, x: tf.Tensor, noise: Any) -> Any:
+        """``noise`` itself, or fresh noise from the model's generator when it is ``None``."""
+        return noise if noise is not None else self.draw_noise(self.parts.noise, tf.shape(x)[0])
+
 
 class SeededObjective(Objective):
     """An objective that samples through TFP at a stateless seed ``[2]``.
 
-    The seed comes from the model's checkpointed generator (``vae.noise``), so a
-    resumed run draws what an unbroken one would. Subclasses set ``self.vae``.
+    The seed comes from the model's checkpointed generator, so a resumed run draws
+    what an unbroken one would.
     """
-
-    vae: Any
 
     def draw_noise(self, generator: tf.random.Generator, batch: tf.Tensor) -> tf.Tensor:
         """A stateless seed ``[2]`` for TFP's sampler."""
         return generator.uniform_full_int([2], tf.int32)
-
-    def seed_of(self, x: tf.Tensor, noise: Any) -> tf.Tensor:
-        """``noise`` itself, or a fresh seed from the model's generator when it is ``None``."""
-        return noise if noise is not None else self.draw_noise(self.vae.noise, tf.shape(x)[0])
 
 
 def weighted_mean(values: tf.Tensor, weights: tf.Tensor | None) -> tf.Tensor:
@@ -94,5 +157,5 @@ def weighted_mean(values: tf.Tensor, weights: tf.Tensor | None) -> tf.Tensor:
     return tf.math.divide_no_nan(tf.reduce_sum(weights * values), tf.reduce_sum(weights))
 
 
-#: Objective registry: name → function of a model returning its bound :class:`Objective`.
-OBJECTIVES: Registry[Callable[[Any], Objective]] = Registry("objective")
+#: Objective registry: name → ``(parts, **options) → Objective`` (options: ``n_samples``, ``k``).
+OBJECTIVES: Registry[Callable[..., Objective]] = Registry("objective")

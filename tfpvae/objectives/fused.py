@@ -21,8 +21,13 @@ fused ops, so that the whole training step can be XLA-compiled:
   (with one test point, the decoder's own z, as TFP does);
 * the likelihood's log-prob from its parameters (:meth:`Likelihood.log_prob_from_params`).
 
-The fused path is used by ``fit``/``evaluate`` when the prior is the default
-N(0, I) and ``VAEConfig.fast_path`` is on; ``vae(x)`` always returns the TFP
+The fused path is chosen from the *types* of the parts (:func:`fused_applies`):
+a posterior layer of a class in :data:`FUSED_GAUSSIANS` (``tfpl.MultivariateNormalTriL``,
+``tfpl.IndependentNormal``), a likelihood layer of a registered class (the
+``Likelihood`` entries, ``tfpl.IndependentBernoulli`` among them), a prior that is
+N(0, I) with no variables, and a KL estimator whose test points it can play. A
+user's own ``Sequential`` of those layers gets it as well as ``build_vae``'s;
+everything else runs on the general path. ``vae(x)`` always returns the TFP
 distribution.
 """
 
@@ -32,10 +37,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tfpvae._backend import tf, tfk, tfp
-from tfpvae.components.priors import PRIORS
-from tfpvae.objectives.base import Objective, Terms
-from tfpvae.registry import Registry
+from tfpvae._backend import tf, tfp, tfpl
+from tfpvae.components.parts import is_standard_normal, known_kl_samples
+from tfpvae.objectives.base import Objective, Parts, Terms
+from tfpvae.objectives.estimators import iwae_terms, tile_images
 
 #: Noise of the fused path: ``eps [S, batch, d]`` and optional ``kl_eps [K, batch, d]``.
 Noise = tuple[tf.Tensor, tf.Tensor | None]
@@ -110,60 +115,77 @@ def sampled_kl(q: GaussianParams, eps: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(log_ratio, axis=0)
 
 
-def params_model(model: tfk.Model, layer_name: str) -> tfk.Model:
-    """A model sharing ``model``'s layers whose output is the input of ``layer_name``."""
-    return tfk.Model(model.inputs, model.get_layer(layer_name).input)
+#: Posterior layer classes the fused path covers → their parameter map as plain ops.
+FUSED_GAUSSIANS: dict[type, Callable[[tf.Tensor, int], GaussianParams]] = {
+    tfpl.MultivariateNormalTriL: full_gaussian,
+    tfpl.IndependentNormal: diag_gaussian,
+}
 
 
-#: Posterior families the fused path covers: name → their parameter map as plain ops.
-FUSED_GAUSSIANS: Registry[Callable[[tf.Tensor, int], GaussianParams]] = Registry("posterior")
-FUSED_GAUSSIANS.register("full", full_gaussian)
-FUSED_GAUSSIANS.register("diag", diag_gaussian)
+def fused_applies(parts: Parts) -> bool:
+    """Whether the fused objectives cover these parts, judged by their types.
 
-
-def fused_applies(vae: Any) -> bool:
-    """Whether the fused objectives cover ``vae``: a Gaussian posterior against N(0, I).
-
-    Not a user's prior, nor a learned one, and only while ``fast_path`` is on.
+    A Gaussian posterior layer of :data:`FUSED_GAUSSIANS` and a registered
+    likelihood layer, both at the end of graph networks; a prior that is N(0, I)
+    without variables; test points the fused KL can draw; ``fast_path`` on.
     """
-    config = vae.config
-    standard_prior = not vae.custom_prior and not PRIORS.get(config.prior).learned
-    return config.fast_path and standard_prior and config.posterior in FUSED_GAUSSIANS
+    return (
+        parts.fast_path
+        and parts.encoder.params is not None
+        and type(parts.encoder.layer) in FUSED_GAUSSIANS
+        and parts.decoder.params is not None
+        and parts.likelihood is not None
+        and parts.prior.layer is None
+        and is_standard_normal(parts.prior.fixed)
+        and known_kl_samples(parts.kl)
+    )
 
 
-def tile_images(x: tf.Tensor, n: int) -> tf.Tensor:
-    """``n`` copies of the batch ``x`` stacked along the batch axis, ``[n * batch, ...]``."""
-    return x if n == 1 else tf.tile(x, [n] + [1] * (x.shape.rank - 1))
-
-
-class FusedELBO(Objective):
-    """The ELBO with S draws per image from a VAE's own layers, as plain ops.
-
-    Covers a Gaussian posterior (:data:`FUSED_GAUSSIANS`) against the default
-    N(0, I) prior. The noise is explicit, so a fixed draw gives a fixed value:
-    ``eps [S, batch, d]`` for the decoder's z and, when the sampled KL has
-    ``kl_samples > 1`` test points of its own, ``kl_eps [kl_samples, batch, d]``.
-
-    Args:
-        vae: The :class:`~tfpvae.VAE` whose layers, weights, β and likelihood are used.
-        n_samples: S, draws of z per image.
-    """
+class _Fused(Objective):
+    """What both fused objectives share: the parameter networks and their maps."""
 
     xla_friendly = True
 
-    def __init__(self, vae: Any, n_samples: int = 1) -> None:
-        self.vae = vae
+    def __init__(self, parts: Parts) -> None:
+        super().__init__(parts)
+        self.gaussian = FUSED_GAUSSIANS[type(parts.encoder.layer)]
+        self.latent_dim = parts.latent_dim
+
+    def posterior_params(self, x: tf.Tensor, training: bool) -> GaussianParams:
+        return self.gaussian(self.parts.encoder.params(x, training=training), self.latent_dim)
+
+    def log_likelihood(self, x: tf.Tensor, z: tf.Tensor, training: bool) -> tf.Tensor:
+        """log p(x | z_s) ``[S, batch]`` from the decoder's raw parameters."""
+        samples = tf.shape(z)[0]
+        flat_z = tf.reshape(z, [-1, self.latent_dim])
+        params = self.parts.decoder.params(flat_z, training=training)
+        likelihood = self.parts.likelihood
+        log_lik = likelihood.log_prob_from_params(params, tile_images(x, samples))
+        return tf.reshape(log_lik, [samples, -1])
+
+
+class FusedELBO(_Fused):
+    """The ELBO with S draws per image as plain ops (see :func:`fused_applies`).
+
+    The noise is explicit, so a fixed draw gives a fixed value: ``eps [S, batch, d]``
+    for the decoder's z and, when the sampled KL has test points of its own,
+    ``kl_eps [kl_samples, batch, d]``.
+
+    Args:
+        parts: The model's :class:`~tfpvae.objectives.base.Parts`.
+        n_samples: S, draws of z per image.
+    """
+
+    def __init__(self, parts: Parts, n_samples: int = 1) -> None:
+        super().__init__(parts)
         self.n_samples = int(n_samples)
-        self.gaussian = FUSED_GAUSSIANS.get(vae.config.posterior)
-        self.encoder_params = params_model(vae.encoder, "approx_posterior")
-        self.decoder_params = params_model(vae.decoder, "likelihood")
+        self.kl_samples = parts.kl.own_test_points
 
     def draw_noise(self, generator: tf.random.Generator, batch: tf.Tensor) -> Noise:
-        config = self.vae.config
-        eps = generator.normal([self.n_samples, batch, config.latent_dim])
+        eps = generator.normal([self.n_samples, batch, self.latent_dim])
         kl_eps = None
-        if not config.use_exact_kl and config.kl_samples > 1:
-            kl_eps = generator.normal([config.kl_samples, batch, config.latent_dim])
+        if self.kl_samples is not None:
+            kl_eps = generator.normal([self.kl_samples, batch, self.latent_dim])
         return eps, kl_eps
 
     def terms(self, x: tf.Tensor, noise: Noise | None = None, training: bool = False) -> Terms:
@@ -172,19 +194,42 @@ class FusedELBO(Objective):
         ``kl_eps`` of ``None`` puts the sampled KL's test points at the decoder's
         own z (TFP's default with one sample); it is ignored when the KL is exact.
         """
-        config = self.vae.config
-        eps, kl_eps = (
-            noise if noise is not None else self.draw_noise(self.vae.noise, tf.shape(x)[0])
-        )
-        q = self.gaussian(self.encoder_params(x, training=training), config.latent_dim)
+        eps, kl_eps = self.noise_or_fresh(x, noise)
+        q = self.posterior_params(x, training)
         z = q.loc + q.scale_times(eps)  # [S, batch, d]
-        if config.use_exact_kl:
+        if self.parts.kl.use_exact_kl:
             rate = exact_kl(q)
         else:
             rate = sampled_kl(q, eps if kl_eps is None else kl_eps)
-        samples = self.n_samples
-        params = self.decoder_params(tf.reshape(z, [-1, config.latent_dim]), training=training)
-        log_lik = self.vae.likelihood.log_prob_from_params(params, tile_images(x, samples))
-        distortion = -tf.reduce_mean(tf.reshape(log_lik, [samples, -1]), axis=0)  # [batch]
-        loss = distortion + tf.cast(self.vae.kl_weight, rate.dtype) * rate
+        distortion = -tf.reduce_mean(self.log_likelihood(x, z, training), axis=0)  # [batch]
+        loss = distortion + tf.cast(self.parts.kl_weight, rate.dtype) * rate
         return Terms(loss, rate, distortion)
+
+
+class FusedIWAE(_Fused):
+    r"""The K-sample IWAE loss of a Gaussian posterior against N(0, I), as plain ops.
+
+    With :math:`z_k = \mu + L\varepsilon_k`,
+    :math:`\log q(z_k|x) - \log p(z_k) = \tfrac12\lVert z_k\rVert^2
+    - \tfrac12\lVert\varepsilon_k\rVert^2 - \sum_i \log L_{ii}`.
+
+    Args:
+        parts: The model's :class:`~tfpvae.objectives.base.Parts`.
+        k: K, importance samples per image.
+    """
+
+    def __init__(self, parts: Parts, k: int) -> None:
+        super().__init__(parts)
+        self.k = int(k)
+
+    def draw_noise(self, generator: tf.random.Generator, batch: tf.Tensor) -> tf.Tensor:
+        """Standard normal ``eps [K, batch, latent_dim]``."""
+        return generator.normal([self.k, batch, self.latent_dim])
+
+    def terms(self, x: tf.Tensor, noise: tf.Tensor | None = None, training: bool = False) -> Terms:
+        """Per-image terms at the standard normal draws ``noise = eps [K, batch, d]``."""
+        eps = self.noise_or_fresh(x, noise)
+        q = self.posterior_params(x, training)
+        z = q.loc + q.scale_times(eps)  # [K, batch, d]
+        ratio = 0.5 * tf.reduce_sum(tf.square(z) - tf.square(eps), axis=-1) - q.sum_log_diag
+        return iwae_terms(self.log_likelihood(x, z, training), ratio, self.parts.kl_weight)

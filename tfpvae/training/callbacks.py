@@ -53,8 +53,14 @@ class KLWarmUp(tfk.callbacks.Callback):
 
     def beta_at(self, epoch: int) -> float:
         """β for a 0-based epoch."""
-        target = self.model.config.kl_weight if self.target is None else self.target
+        target = self._initial if self.target is None else self.target
         return target if self.epochs == 0 else target * min(1.0, epoch / self.epochs)
+
+    def set_model(self, model: Any) -> None:
+        super().set_model(model)
+        # The target when none is given: the recipe's β, else β as the model has it now.
+        recipe = getattr(model, "config", None)
+        self._initial = float(recipe.kl_weight if recipe is not None else model.kl_weight.numpy())
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.model.kl_weight.assign(self.beta_at(epoch))

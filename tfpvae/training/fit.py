@@ -30,7 +30,6 @@ from tfpvae._backend import tf, tfk
 from tfpvae.training.faults import NonFiniteGuard
 from tfpvae.training.pipeline import ArrayStream, array_dataset, steps_per_epoch
 from tfpvae.training.tuning import steps_per_execution, unknown_length
-from tfpvae.training.validation import check_images
 
 #: The latest unweighted training stream of each model, kept for its next ``fit``.
 _STREAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -88,7 +87,7 @@ def _validation_dataset(model: Any, validation: Any, batch_size: int, drop: bool
     """An array ``validation_data`` tuple as a dataset; anything else unchanged."""
     if not (isinstance(validation, tuple) and is_array(validation[0])):
         return validation
-    images = check_images(validation[0], model.config, "validation_data")
+    images = model.check_images(validation[0], "validation_data")
     _check_target(validation[0], validation[1] if len(validation) > 1 else None)
     weights = None
     if len(validation) > 2 and validation[2] is not None:
@@ -146,7 +145,7 @@ def fit(
     if not any(isinstance(c, NonFiniteGuard) for c in callbacks):
         callbacks.insert(0, NonFiniteGuard())
     if is_array(x):
-        x = check_images(x, model.config, "x")
+        x = model.check_images(x, "x")
         _check_target(x, y)
         weights = kwargs.pop("sample_weight", None)
         weights = None if weights is None else check_sample_weight(weights, len(x))

@@ -1,0 +1,145 @@
+r"""The Keras machinery around a VAE's step: calls, loss reduction, grouping, faults.
+
+:class:`KerasSteps` is a mixin of :class:`tfpvae.VAE` that holds what a Keras
+user calls besides the step itself: ``fit`` (arrays checked and streamed,
+:mod:`tfpvae.training.fit`), ``evaluate``, the ``*_on_batch`` calls (one step per
+call, :mod:`tfpvae.training.tuning`) and ``compile`` (whose loss is the
+objective). The fault monitor lives here too; :class:`~tfpvae.training.faults.NonFiniteGuard`
+reads it after each epoch.
+
+:func:`batch_loss` is the one reduction of per-image losses: the weighted mean
+over the global batch, plus the networks' own losses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tfpvae._backend import tf
+from tfpvae.components.precision import PRECISIONS, Precision
+from tfpvae.objectives import OBJECTIVES, Objective, Parts, Terms, weighted_mean
+from tfpvae.training import fit as fit_layer
+from tfpvae.training.faults import FaultMonitor, TrainingFault
+from tfpvae.training.tuning import forget_step_functions, one_step_per_call
+
+next_seed = fit_layer.next_seed
+
+
+def make_objective(objective: Any, parts: Parts, n_samples: int, iwae_k: int) -> Objective:
+    """The objective named ``objective`` in ``OBJECTIVES`` (or a factory) over ``parts``."""
+    factory = OBJECTIVES.get(objective) if isinstance(objective, str) else objective
+    if not callable(factory):
+        raise ValueError(
+            f"objective must be a name from tfpvae.OBJECTIVES ({', '.join(OBJECTIVES.names())}) "
+            f"or a function (parts, **options) -> Objective, got {type(objective).__name__}"
+        )
+    made = factory(parts, n_samples=int(n_samples), iwae_k=int(iwae_k))
+    if not isinstance(made, Objective):
+        raise ValueError(f"the objective factory returned {type(made).__name__}, not an Objective")
+    return made
+
+
+def precision_of(name: str) -> Precision:
+    """The registered precision policy ``name``."""
+    return PRECISIONS.get(name)
+
+
+def with_image_shape(x: tf.Tensor, image_shape: Sequence[int]) -> tf.Tensor:
+    """``x`` with its static shape set to ``[batch, *image_shape]`` where it was unknown.
+
+    Batches from generators, ``Sequence``\\ s and datasets built without a full
+    element spec reach the step without static dimensions; the fused objectives
+    need them.
+    """
+    x = tf.convert_to_tensor(x)
+    if x.shape.rank is None or not x.shape[1:].is_fully_defined():
+        x = tf.ensure_shape(x, [None, *image_shape])
+    return x
+
+
+def _global_sum(values: tf.Tensor) -> tf.Tensor:
+    """Sum of ``values`` over this batch and, under several replicas, over all of them."""
+    total = tf.reduce_sum(values)
+    if tf.distribute.get_strategy().num_replicas_in_sync == 1:
+        return total
+    return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, total)
+
+
+def batch_loss(
+    terms: Terms, sample_weight: tf.Tensor | None, network_losses: Sequence[tf.Tensor]
+) -> tuple[tf.Tensor, tf.Tensor]:
+    r"""What one replica minimises, and its weighted mean loss for the fault monitor.
+
+    .. math:: \frac{\sum_{i \in r} w_i \ell_i}{\sum_{i} w_i}
+        + \frac{1}{R}\sum_j \Omega_j
+
+    over images i of this replica r and all R replicas, with the networks' own
+    losses :math:`\Omega_j` (regularisers, ``add_loss``) shared between replicas,
+    so the summed gradients are those of the global objective.
+    """
+    weights = tf.ones_like(terms.loss) if sample_weight is None else sample_weight
+    weights = tf.cast(tf.reshape(weights, [-1]), tf.float32)
+    objective = tf.math.divide_no_nan(tf.reduce_sum(weights * terms.loss), _global_sum(weights))
+    if network_losses:
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        extra = tf.add_n([tf.cast(loss, tf.float32) for loss in network_losses])
+        objective += extra / replicas
+    return objective, weighted_mean(terms.loss, weights)
+
+
+def _target(x: Any, y: Any, kwargs: dict) -> Any:
+    """The target to hand Keras: the images when sample weights come without one.
+
+    Keras drops ``sample_weight`` from a batch that has no target, so a weighted
+    call without ``y`` would silently be unweighted.
+    """
+    return x if y is None and kwargs.get("sample_weight") is not None else y
+
+
+class KerasSteps:
+    """``fit``, ``evaluate``, ``*_on_batch`` and ``compile`` of a VAE (a mixin).
+
+    Attributes:
+        fault_monitor: Where the compiled step records a non-finite step.
+        training_fault: Where the latest ``fit`` went non-finite, or ``None``.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.fault_monitor = FaultMonitor()
+        self.training_fault: TrainingFault | None = None
+
+    def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, **kwargs: Any):
+        """``tf_keras.Model.fit``; arrays are checked and streamed (:mod:`tfpvae.training.fit`)."""
+        return fit_layer.fit(self, super().fit, x, y, batch_size, **kwargs)  # type: ignore[misc]
+
+    def evaluate(self, x: Any = None, y: Any = None, *args: Any, **kwargs: Any):
+        """``tf_keras.Model.evaluate``, checking array inputs first."""
+        if fit_layer.is_array(x):
+            self.check_images(x, "x")  # type: ignore[attr-defined]
+        return super().evaluate(x, _target(x, y, kwargs), *args, **kwargs)  # type: ignore[misc]
+
+    def train_on_batch(self, x: Any, y: Any = None, *args: Any, **kwargs: Any):
+        with one_step_per_call(self):  # type: ignore[arg-type]
+            return super().train_on_batch(x, _target(x, y, kwargs), *args, **kwargs)  # type: ignore[misc]
+
+    def test_on_batch(self, x: Any, y: Any = None, *args: Any, **kwargs: Any):
+        with one_step_per_call(self):  # type: ignore[arg-type]
+            return super().test_on_batch(x, _target(x, y, kwargs), *args, **kwargs)  # type: ignore[misc]
+
+    def predict_on_batch(self, x: Any):
+        with one_step_per_call(self):  # type: ignore[arg-type]
+            return super().predict_on_batch(x)  # type: ignore[misc]
+
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, **kwargs: Any) -> None:
+        """``tf_keras.Model.compile``; the loss is the objective, so ``loss`` must be ``None``."""
+        if loss is not None:
+            raise ValueError(
+                "a VAE's loss is its objective (VAE(..., objective=...)); compile it without loss="
+            )
+        super().compile(optimizer=optimizer, **kwargs)  # type: ignore[misc]
+        forget_step_functions(self)  # type: ignore[arg-type]
+
+
+__all__ = ["KerasSteps", "batch_loss", "make_objective", "precision_of", "with_image_shape"]
