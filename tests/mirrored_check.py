@@ -42,12 +42,12 @@ class PosteriorMeanELBO(ELBO):
     """The ELBO with the decoder fed E[z|x], so the layer path has no sampling noise."""
 
     def terms(self, x, noise=None, training=False):
-        vae = self.vae
-        q = vae.encoder(x, training=training)
-        likelihood = vae.decoder(q.mean(), training=training)
-        distortion = vae.likelihood.negative_log_prob(x, likelihood)
-        rate = vae.kl_term.per_example(q, None)  # exact KL in these modes
-        return Terms(distortion + vae.kl_weight * rate, rate, distortion)
+        parts = self.parts
+        q = parts.posterior(x, training=training)
+        likelihood = parts.decode(q.mean(), training=training)
+        distortion = parts.likelihood.negative_log_prob(x, likelihood)
+        rate = parts.kl.per_example(q, parts.prior.distribution(), None)  # exact KL here
+        return Terms(distortion + parts.kl_weight * rate, rate, distortion)
 
 
 OBJECTIVES.register("posterior_mean_elbo", PosteriorMeanELBO)
@@ -153,17 +153,17 @@ def main() -> None:
         input_shape=(8, 8), hidden_units=(32,), prior="mixture", prior_components=3,
         strategy=strategy,
     )  # fmt: skip
-    start = [v.numpy().copy() for v in mixture.learned_prior.trainable_variables]
+    start = [v.numpy().copy() for v in mixture.prior_layer.trainable_variables]
     loss = mixture.fit(x_all[:256], epochs=1, batch_size=64, verbose=0).history["loss"][0]
     report["mixture_prior_epoch"] = {
         "loss": loss,
         "prior_changed": all(
             not np.array_equal(a, v.numpy())
-            for a, v in zip(start, mixture.learned_prior.trainable_variables, strict=True)
+            for a, v in zip(start, mixture.prior_layer.trainable_variables, strict=True)
         ),
         "mirrored": all(
             isinstance(v, tf.distribute.DistributedValues)
-            for v in mixture.learned_prior.trainable_variables
+            for v in mixture.prior_layer.trainable_variables
         ),
     }
     json.dump(report, sys.stdout)

@@ -80,7 +80,7 @@ def test_discrete_vae_trains_saves_and_evaluates(tmp_path) -> None:
 
     # S > 1 relaxed draws are reparameterised: the distortion alone reaches the encoder.
     with tf.GradientTape() as tape:
-        distortion = tf.reduce_mean(ELBO(vae, n_samples=3).terms(tf.constant(x)).distortion)
+        distortion = tf.reduce_mean(ELBO(vae.parts, n_samples=3).terms(tf.constant(x)).distortion)
     kernel = vae.encoder.get_layer("posterior_params").kernel
     assert float(tf.reduce_max(tf.abs(tape.gradient(distortion, kernel)))) > 0
 

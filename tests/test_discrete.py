@@ -141,8 +141,8 @@ def test_a_model_with_each_trains_with_a_finite_decreasing_loss(name, digits) ->
 def test_level_likelihoods_refuse_non_integer_data() -> None:
     config = tfpvae.VAEConfig(likelihood="categorical", input_shape=(4, 4))
     with pytest.raises(ValueError, match=r"non-integer values.*prepare"):
-        check_images(np.full((8, 4, 4), 0.5, "float32"), config)
-    check_images(np.full((8, 4, 4), 7.0, "float32"), config)
+        check_images(np.full((8, 4, 4), 0.5, "float32"), config.input_shape, config.likelihood)
+    check_images(np.full((8, 4, 4), 7.0, "float32"), config.input_shape, config.likelihood)
     assert get_likelihood("categorical").support.contains(np.array([0.0, 255.0]))
     assert not get_likelihood("categorical").support.contains(np.array([0.5]))
 

@@ -41,7 +41,7 @@ def test_exact_kl_is_exact_even_when_given_three_samples(digits_beta, kl, poster
     assert exact.mean() > 3.0  # large enough that 3-sample noise could not hide
     np.testing.assert_allclose(penalty, BETA * exact.mean(), rtol=0, atol=1e-5)
     # The objective's per-image rate is the same exact KL, whatever kl_samples says.
-    rate = vae.kl_term.per_example(q, tf.convert_to_tensor(q)[None]).numpy()
+    rate = vae.parts.kl.per_example(q, vae.prior, tf.convert_to_tensor(q)[None]).numpy()
     np.testing.assert_allclose(rate, exact, rtol=0, atol=1e-5)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import types
 
 import numpy as np
 import pytest
@@ -108,12 +107,8 @@ def linear_gaussian_model(latent_dim: int = 2, data_dim: int = 5, noise: float =
         z_in,
         tfpl.DistributionLambda(lambda m: tfd.Independent(tfd.Normal(m, noise), 1))(mean),
     )
-    model = types.SimpleNamespace(
-        encoder=encoder,
-        decoder=decoder,
-        prior=tfd.MultivariateNormalDiag(loc=tf.zeros(latent_dim)),
-        likelihood=types.SimpleNamespace(negative_log_prob=lambda x, d: -d.log_prob(x)),
-    )
+    # A user's own networks, handed to the constructor as they are.
+    model = tfpvae.VAE(encoder, decoder, prior=tfd.MultivariateNormalDiag(loc=tf.zeros(latent_dim)))
     cov = (w @ w.T + noise**2 * np.eye(data_dim)).astype(np.float64)
     marginal = tfd.MultivariateNormalTriL(b.astype(np.float64), np.linalg.cholesky(cov))
     x = marginal.sample(400, seed=7).numpy()

@@ -148,11 +148,15 @@ def test_fast_path_is_used_only_where_it_applies() -> None:
     small = dict(input_shape=(8, 8), hidden_units=(8,))
     assert isinstance(tfpvae.build_vae(**small).objective, FusedELBO)
     assert isinstance(tfpvae.build_vae(**small, fast_path=False).objective, ELBO)
-    prior = tfd.MultivariateNormalDiag(loc=tf.zeros(2))
-    # A user prior is never taken for N(0, I), whatever its name.
-    named_prior = tfd.MultivariateNormalDiag(loc=tf.zeros(2), name="prior")
-    assert isinstance(tfpvae.build_vae(**small, prior=prior).objective, ELBO)
-    assert isinstance(tfpvae.build_vae(**small, prior=named_prior).objective, ELBO)
+    # The path follows the prior's type and values, never its name.
+    standard = tfd.MultivariateNormalDiag(loc=tf.zeros(2), name="my_prior")
+    assert isinstance(tfpvae.build_vae(**small, prior=standard).objective, FusedELBO)
+    shifted = tfd.MultivariateNormalDiag(loc=tf.ones(2), name="prior")
+    assert isinstance(tfpvae.build_vae(**small, prior=shifted).objective, ELBO)
+    wide = tfd.MultivariateNormalDiag(loc=tf.zeros(2), scale_diag=[1.0, 2.0])
+    assert isinstance(tfpvae.build_vae(**small, prior=wide).objective, ELBO)
+    learnable = tfd.MultivariateNormalDiag(loc=tf.Variable(tf.zeros(2)))
+    assert isinstance(tfpvae.build_vae(**small, prior=learnable).objective, ELBO)
 
 
 @pytest.mark.slow(seconds=34)

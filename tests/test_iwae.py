@@ -68,7 +68,7 @@ def _numpy_log_weights(vae, x, likelihood, z) -> tuple[np.ndarray, np.ndarray, n
 def test_iwae_loss_equals_an_independent_computation(digits, likelihood) -> None:
     vae = _model(likelihood)
     x = _images(digits, likelihood)
-    for objective in (FusedIWAE(vae, K), IWAE(vae, K)):
+    for objective in (FusedIWAE(vae.parts, K), IWAE(vae.parts, K)):
         noise, z, _ = _draws(vae, x, fused=isinstance(objective, FusedIWAE))
         _check_terms(vae, x, likelihood, objective.terms(tf.constant(x), noise), z)
 
@@ -87,8 +87,10 @@ def test_iwae_with_one_sample_is_the_elbo_at_the_same_draw(digits) -> None:
     vae = _model("beta", k=1)
     x = tf.constant(_images(digits, "beta"))
     noise, _, _ = _draws(vae, x, fused=True, k=1)
-    pairs = [(FusedIWAE(vae, 1).terms(x, noise), FusedELBO(vae, 1).terms(x, (noise, None)))]
-    pairs.append((IWAE(vae, 1).terms(x, SEED), ELBO(vae, 1).terms(x, SEED)))
+    pairs = [
+        (FusedIWAE(vae.parts, 1).terms(x, noise), FusedELBO(vae.parts, 1).terms(x, (noise, None)))
+    ]
+    pairs.append((IWAE(vae.parts, 1).terms(x, SEED), ELBO(vae.parts, 1).terms(x, SEED)))
     for iwae, elbo in pairs:
         for name in ("loss", "rate", "distortion"):
             np.testing.assert_allclose(getattr(iwae, name), getattr(elbo, name), rtol=1e-5,
@@ -104,7 +106,7 @@ def test_iwae_gradient_is_the_self_normalised_average_of_single_draw_gradients(d
     vae = _model("bernoulli")
     assert isinstance(vae.objective, FusedIWAE)
     x = tf.constant(_images(digits, "bernoulli"))
-    for objective in (FusedIWAE(vae, K), IWAE(vae, K)):
+    for objective in (FusedIWAE(vae.parts, K), IWAE(vae.parts, K)):
         _check_gradient(vae, x, objective)
 
 
@@ -115,7 +117,7 @@ def _check_gradient(vae, x, objective) -> None:
         loss = tf.reduce_mean(objective.terms(x, noise, training=True).loss)
     grads = tape.gradient(loss, variables)
 
-    single = FusedELBO(vae, 1)
+    single = FusedELBO(vae.parts, 1)
     neg_log_w = [single.terms(x, (tf.constant(eps[k : k + 1]), None)).loss for k in range(K)]
     weights = special.softmax(-np.array(neg_log_w, np.float64), axis=0)  # [K, batch], constant
     with tf.GradientTape() as tape:

@@ -23,8 +23,9 @@ def test_a_registered_objective_drives_both_steps(digits_beta) -> None:
     """The steps use whatever the registry gives: here a rate-only objective."""
 
     class RateOnly(Objective):
-        def __init__(self, vae):
-            self.inner = ELBO(vae)
+        def __init__(self, parts, **options):
+            super().__init__(parts)
+            self.inner = ELBO(parts)
 
         def draw_noise(self, generator, batch):
             return None
@@ -50,7 +51,7 @@ def test_fused_terms_with_s_draws_average_the_single_draws(digits_beta, use_exac
     x = tf.constant(digits_beta[1][:10])
     eps = np.random.default_rng(0).standard_normal((4, 10, 3)).astype("float32")
     together = vae.objective.terms(x, (eps, None))
-    single = FusedELBO(vae, n_samples=1)
+    single = FusedELBO(vae.parts, n_samples=1)
     apart = [single.terms(x, (eps[s : s + 1], None)) for s in range(4)]
     for name in ("loss", "rate", "distortion"):
         mean = np.mean([getattr(t, name).numpy() for t in apart], axis=0)
@@ -86,7 +87,9 @@ def test_the_objective_uses_the_kl_the_layer_attaches(digits_beta, kl, use_exact
     x = digits_beta[1][:16]
     q = vae.encoder(x)
     attached = float(tf.add_n(vae.encoder.losses))
-    rate = vae.kl_term.per_example(q, tf.convert_to_tensor(q)[None]).numpy()  # the layer's z
+    rate = vae.parts.kl.per_example(
+        q, vae.prior, tf.convert_to_tensor(q)[None]
+    ).numpy()  # the layer's z
     assert rate.shape == (16,)
     np.testing.assert_allclose(attached, 0.7 * rate.mean(), rtol=1e-5, atol=1e-5)
 

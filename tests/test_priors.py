@@ -57,7 +57,7 @@ def test_mixture_starts_spread_out_with_unit_scales() -> None:
 
 def test_vamp_log_prob_is_the_encoders_gaussians_at_the_pseudo_inputs() -> None:
     vae = tfpvae.build_vae(prior="vamp", prior_components=3, latent_dim=2, **SMALL)
-    layer = vae.learned_prior
+    layer = vae.prior_layer
     u = 1.0 / (1.0 + np.exp(-layer.pseudo_logits.numpy()))
     assert u.shape == (3, 8, 8) and u.min() > 0.0 and u.max() < 1.0
     np.testing.assert_allclose(layer.pseudo_inputs().numpy(), u, rtol=1e-6)
@@ -76,7 +76,7 @@ def test_learned_prior_trains_saves_checkpoints_and_evaluates(tmp_path, name) ->
         prior=name, prior_components=3, posterior="diag", learning_rate=0.02, **SMALL
     )
     assert type(vae.objective) is ELBO  # never the fused N(0, I) path
-    own = vae.learned_prior.trainable_variables
+    own = vae.prior_layer.trainable_variables
     tracked = {v.ref() for v in vae.trainable_variables}
     assert own and all(v.ref() in tracked for v in own)
     before = [v.numpy().copy() for v in own]

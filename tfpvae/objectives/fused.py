@@ -35,7 +35,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from tfpvae._backend import tf, tfp, tfpl
 from tfpvae.components.parts import is_standard_normal, known_kl_samples

@@ -6,9 +6,9 @@ before a single step runs.
 
 from __future__ import annotations
 
-import numpy as np
-
 from collections.abc import Sequence
+
+import numpy as np
 
 from tfpvae.components.likelihoods import Likelihood, get_likelihood
 
