@@ -6,8 +6,9 @@ the recipe, so no layer is serialised. A model built from a user's networks is
 saved as ``VAE.get_config()`` (the networks' Keras configs, in which TFP's layers
 pickle their functions: load them with the Python and TFP versions that wrote
 them). Either way ``save`` first checks that the config rebuilds the model, and
-refuses with a message otherwise. Loading loads the weights into the rebuilt model. Files are written to temporary names and renamed into place, so
-a crash never leaves a half-written model behind.
+refuses with a message otherwise. Loading loads the weights into the rebuilt
+model. Files are written to temporary names and renamed into place, so a crash
+never leaves a half-written model behind.
 """
 
 from __future__ import annotations

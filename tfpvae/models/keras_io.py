@@ -133,7 +133,7 @@ class KerasModelIO:
     @classmethod
     def _from_networks(cls, fields: dict[str, Any]):
         optimizer = fields.pop("optimizer", None)
-        vae = cls(
+        vae: Any = cls(  # type: ignore[call-arg]  # the VAE this class is mixed into
             serialization.deserialize_network(fields.pop("encoder")),
             serialization.deserialize_network(fields.pop("decoder")),
             serialization.deserialize_prior(fields.pop("prior")),
@@ -202,7 +202,9 @@ class KerasModelIO:
                 "signatures"
             )
         self.check_reads_back()
-        export_saved_model(cast("VAE", self), filepath, overwrite=overwrite, options=options)
+        # Keras writes every layer's config into the SavedModel's metadata too.
+        with serialization.kl_layers_serializable(), serialization.no_lambda_warnings():
+            export_saved_model(cast("VAE", self), filepath, overwrite=overwrite, options=options)
 
     def _trackable_children(self, save_type: str = "checkpoint", **kwargs):
         if save_type == "savedmodel" and _tracing_layers_alone():

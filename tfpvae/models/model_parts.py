@@ -1,4 +1,4 @@
-"""From the networks and prior a user hands :class:`~tfpvae.VAE` to its :class:`~tfpvae.objectives.Parts`.
+"""From the networks and prior handed to :class:`~tfpvae.VAE` to its objective's parts.
 
 One probe call of each network at construction gives the sizes (z, the image
 shape) and checks that the pieces fit together; the KL settings, the prior and β

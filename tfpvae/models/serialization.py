@@ -179,7 +179,7 @@ def _tril_config(layer: Any) -> dict:
     d follows from the layer's input width p = d + d(d + 1)/2.
     """
     width = int(layer.input_shape[-1])
-    event_size = int(round((-3.0 + (9.0 + 8.0 * width) ** 0.5) / 2.0))
+    event_size = round((-3.0 + (9.0 + 8.0 * width) ** 0.5) / 2.0)
     return {**tfpl.DistributionLambda.get_config(layer), "event_size": event_size}
 
 
@@ -209,13 +209,17 @@ _CONFIGS = {
 @contextlib.contextmanager
 def kl_layers_serializable() -> Iterator[None]:
     """Gives TFP's KL layer, KL regulariser and TriL layer a ``get_config`` while inside."""
+    previous = {cls: cls.__dict__.get("get_config") for cls in _CONFIGS}
     for cls, get_config in _CONFIGS.items():
         cls.get_config = get_config
     try:
         yield
     finally:
-        for cls in _CONFIGS:
-            del cls.get_config
+        for cls, before in previous.items():
+            if before is None:
+                del cls.get_config
+            else:
+                cls.get_config = before
 
 
 def custom_objects() -> dict[str, Any]:
@@ -238,10 +242,17 @@ def serialize_network(network: Any) -> dict:
         ) from None
 
 
+@contextlib.contextmanager
+def no_lambda_warnings() -> Iterator[None]:
+    """Keras warns about every lambda it writes; TFP's layers are made of them."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*includes a `lambda`")
+        yield
+
+
 def _serialize_layer(layer: Any) -> dict:
     """Keras's legacy (SavedModel-era) config, in which TFP's layers keep their functions."""
-    with kl_layers_serializable(), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*includes a `lambda`")
+    with kl_layers_serializable(), no_lambda_warnings():
         return tfk.layers.serialize(layer, use_legacy_format=True)
 
 

@@ -116,7 +116,7 @@ class VAE(KerasModelIO, steps.KerasSteps, tfk.Model):
 
     @property
     def config(self) -> Any:
-        """The recipe (:class:`~tfpvae.config.VAEConfig`) of a ``build_vae`` model, else ``None``."""
+        """The :class:`~tfpvae.config.VAEConfig` of a ``build_vae`` model, else ``None``."""
         return None if self.recipe is None else self.recipe.config
 
     @property

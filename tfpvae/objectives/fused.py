@@ -159,6 +159,7 @@ class _Fused(Objective):
         flat_z = tf.reshape(z, [-1, self.latent_dim])
         params = self.parts.decoder.params(flat_z, training=training)
         likelihood = self.parts.likelihood
+        assert likelihood is not None  # fused_applies checked it
         log_lik = likelihood.log_prob_from_params(params, tile_images(x, samples))
         return tf.reshape(log_lik, [samples, -1])
 

@@ -121,15 +121,15 @@ class KerasSteps:
         return super().evaluate(x, _target(x, y, kwargs), *args, **kwargs)  # type: ignore[misc]
 
     def train_on_batch(self, x: Any, y: Any = None, *args: Any, **kwargs: Any):
-        with one_step_per_call(self):  # type: ignore[arg-type]
+        with one_step_per_call(self):
             return super().train_on_batch(x, _target(x, y, kwargs), *args, **kwargs)  # type: ignore[misc]
 
     def test_on_batch(self, x: Any, y: Any = None, *args: Any, **kwargs: Any):
-        with one_step_per_call(self):  # type: ignore[arg-type]
+        with one_step_per_call(self):
             return super().test_on_batch(x, _target(x, y, kwargs), *args, **kwargs)  # type: ignore[misc]
 
     def predict_on_batch(self, x: Any):
-        with one_step_per_call(self):  # type: ignore[arg-type]
+        with one_step_per_call(self):
             return super().predict_on_batch(x)  # type: ignore[misc]
 
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, **kwargs: Any) -> None:
@@ -139,7 +139,7 @@ class KerasSteps:
                 "a VAE's loss is its objective (VAE(..., objective=...)); compile it without loss="
             )
         super().compile(optimizer=optimizer, **kwargs)  # type: ignore[misc]
-        forget_step_functions(self)  # type: ignore[arg-type]
+        forget_step_functions(self)
 
 
 __all__ = ["KerasSteps", "batch_loss", "make_objective", "precision_of", "with_image_shape"]
