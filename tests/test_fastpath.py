@@ -159,30 +159,62 @@ def test_fast_path_is_used_only_where_it_applies() -> None:
     assert isinstance(tfpvae.build_vae(**small, prior=learnable).objective, ELBO)
 
 
-@pytest.mark.slow(seconds=34)
-@pytest.mark.xla
-def test_fast_and_layer_paths_train_to_similar_losses(digits_beta) -> None:
-    x_train, x_test = digits_beta
-    losses = {}
-    for fast in (True, False):
-        tfk.utils.set_random_seed(0)
-        vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(32,), fast_path=fast)
-        vae.fit(x_train, x_train, epochs=4, batch_size=32, verbose=0)
-        losses[fast] = np.mean(
-            [vae.evaluate(x_test, x_test, batch_size=359, verbose=0)[0] for _ in range(20)]
-        )
-    assert abs(losses[True] - losses[False]) < 0.05 * abs(losses[False])
+def _projected_gradients(vae, x: np.ndarray, direction: list[np.ndarray], runs: int) -> np.ndarray:
+    """``runs`` gradients of the training loss, each at fresh noise, projected on ``direction``."""
+    step = tf.function(lambda x: vae.compute_gradients(x, None, None)[2])
+    x = tf.constant(x)
+    return np.array(
+        [
+            sum(float(np.sum(g.numpy() * d)) for g, d in zip(step(x), direction, strict=True))
+            for _ in range(runs)
+        ]
+    )
+
+
+def test_fast_and_layer_paths_train_with_the_same_expected_gradient(digits_beta) -> None:
+    """Same weights, same batch: the two paths' gradients agree in expectation, within 4 SE.
+
+    Their noise cannot be shared (one pushes eps through q, the other samples through
+    TFP), so each gradient is an independent Monte Carlo draw; the comparison is of
+    their projections on one fixed direction (a separate, earlier gradient).
+    """
+    tfk.utils.set_random_seed(0)
+    small = dict(input_shape=(8, 8), hidden_units=(32,))
+    fast = tfpvae.build_vae(**small)
+    layers = tfpvae.build_vae(**small, fast_path=False)
+    layers.set_weights(fast.get_weights())
+    assert isinstance(fast.objective, FusedELBO) and isinstance(layers.objective, ELBO)
+    x = digits_beta[1][:64]
+    direction = [g.numpy() for g in fast.compute_gradients(tf.constant(x), None, None)[2]]
+    runs = 60
+    a = _projected_gradients(fast, x, direction, runs)
+    b = _projected_gradients(layers, x, direction, runs)
+    se = np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / runs)
+    assert abs(a.mean() - b.mean()) < 4 * se, (a.mean(), b.mean(), se)
+    # The check has power: a gradient 10% off along this direction would be seen.
+    assert 4 * se < 0.1 * abs(a.mean()), (a.mean(), se)
+
+
+def _steps_compile_with_xla(vae) -> bool:
+    """Whether the train function Keras builds for ``vae`` marks its step for XLA."""
+    x = np.full((4, 8, 8), 0.5, "float32")
+    batches = iter(tf.data.Dataset.from_tensor_slices((x, x)).batch(4))
+    graph = vae.make_train_function().get_concrete_function(batches).graph
+    library = graph.as_graph_def().library.function
+    return any(f.attr["_XlaMustCompile"].b for f in library if "_XlaMustCompile" in f.attr)
 
 
 @pytest.mark.xla
 @pytest.mark.parametrize(("architecture", "xla"), [("mlp", True), ("conv", False)])
 def test_xla_is_used_where_it_is_faster(architecture, xla) -> None:
     vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(8,), architecture=architecture)
-    assert vae._jit_compile is xla
-    assert tfpvae.build_vae(input_shape=(8, 8), fast_path=False)._jit_compile is False
+    assert vae.jit_compile is xla  # tf_keras's public flag ...
+    assert _steps_compile_with_xla(vae) is xla  # ... and the step Keras traces for fit
+    layers = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(8,), fast_path=False)
+    assert layers.jit_compile is False and not _steps_compile_with_xla(layers)
 
 
 @pytest.mark.parametrize(("value", "xla"), [("0", False), ("off", False), ("1", True), ("", True)])
 def test_xla_can_be_turned_off_by_the_environment(monkeypatch, value, xla) -> None:
     monkeypatch.setenv("TFPVAE_XLA", value)
-    assert tfpvae.build_vae(input_shape=(8, 8), hidden_units=(8,))._jit_compile is xla
+    assert tfpvae.build_vae(input_shape=(8, 8), hidden_units=(8,)).jit_compile is xla

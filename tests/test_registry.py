@@ -48,3 +48,30 @@ def test_readme_python_examples_import_only_public_names() -> None:
     }
     assert names, "the README shows no `from tfpvae import ...` example"
     assert names <= set(tfpvae.__all__), names - set(tfpvae.__all__)
+
+
+def test_temporarily_registers_for_the_block_only() -> None:
+    reg = Registry[int]("widget")
+    reg.register("a", 1)
+    reg.register("b", 2)
+    with reg.temporarily("c", 3) as item:
+        assert item == 3 and reg.get("c") == 3
+        assert reg.names() == ["a", "b", "c"]
+    assert reg.names() == ["a", "b"] and "c" not in reg
+    with pytest.raises(RuntimeError, match="boom"), reg.temporarily("c", 3):
+        raise RuntimeError("boom")
+    assert reg.names() == ["a", "b"]  # removed even when the block fails
+
+
+def test_temporarily_refuses_or_restores_an_existing_name() -> None:
+    reg = Registry[int]("widget")
+    reg.register("a", 1)
+    reg.register("b", 2)
+    refused = pytest.raises(ValueError, match="widget 'a' is already registered")
+    with refused, reg.temporarily("a", 10):
+        pytest.fail("the block must not run")  # pragma: no cover
+    assert reg.get("a") == 1
+    with pytest.raises(RuntimeError), reg.temporarily("a", 10, replace=True):
+        assert reg.get("a") == 10 and reg.names() == ["a", "b"]
+        raise RuntimeError
+    assert reg.get("a") == 1 and reg.names() == ["a", "b"]  # back, in its place

@@ -43,7 +43,7 @@ _EXPORTS: dict[str, str] = {
     "DataSpace": "tfpvae.components.dataspace",
     "ComparisonRow": "tfpvae.evaluation.comparison",
     "comparison_rows": "tfpvae.evaluation.comparison",
-    "eight_bit_bound": "tfpvae.evaluation.comparison",
+    "eight_bit_bound": "tfpvae.evaluation.bounds",
     "get_likelihood": "tfpvae.components.likelihoods",
     "POSTERIORS": "tfpvae.components.posteriors",
     "PRECISIONS": "tfpvae.components.precision",
@@ -101,8 +101,15 @@ if TYPE_CHECKING:
     from tfpvae.components.precision import PRECISIONS
     from tfpvae.components.priors import PRIORS, standard_normal_prior
     from tfpvae.config import VAEConfig
-    from tfpvae.evaluation.bounds import ELBOTerms, bits_per_dim, elbo, held_out_metrics, iwae_bound
-    from tfpvae.evaluation.comparison import ComparisonRow, comparison_rows, eight_bit_bound
+    from tfpvae.evaluation.bounds import (
+        ELBOTerms,
+        bits_per_dim,
+        eight_bit_bound,
+        elbo,
+        held_out_metrics,
+        iwae_bound,
+    )
+    from tfpvae.evaluation.comparison import ComparisonRow, comparison_rows
     from tfpvae.interfaces.run import TrainSettings, run_training
     from tfpvae.io.datasets import (
         DATASETS,

@@ -8,6 +8,7 @@ adding one is a single :meth:`Registry.register` call.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -38,6 +39,53 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.kind} {name!r} is already registered")
         self._items[name] = item
         return item
+
+    @contextmanager
+    def temporarily(self, name: str, item: T, *, replace: bool = False) -> Iterator[T]:
+        """Registers ``item`` under ``name`` for the ``with`` block only, e.g. in a test.
+
+        On leaving the block, however it is left, the registry is as it was
+        before: the name is removed again, or, with ``replace=True``, the entry it
+        shadowed is put back in its place (and its position in :meth:`names`).
+
+        Args:
+            name: The name to register.
+            item: The variant to register under it.
+            replace: Whether ``item`` may shadow an entry already called ``name``.
+                Without it, an existing name is an error, as for :meth:`register`.
+
+        Yields:
+            ``item``.
+
+        Raises:
+            ValueError: If ``name`` is registered already and ``replace`` is false.
+
+        Example:
+            >>> from tfpvae.registry import Registry
+            >>> reg = Registry[int]("number")
+            >>> _ = reg.register("one", 1)
+            >>> with reg.temporarily("two", 2) as two:
+            ...     reg.names(), reg.get("two") == two
+            (['one', 'two'], True)
+            >>> reg.names()
+            ['one']
+            >>> with reg.temporarily("one", 11, replace=True):
+            ...     reg.get("one")
+            11
+            >>> reg.get("one")
+            1
+        """
+        if name in self._items and not replace:
+            raise ValueError(f"{self.kind} {name!r} is already registered")
+        shadowed = {name: self._items[name]} if name in self._items else {}
+        self._items[name] = item  # an existing key keeps its position
+        try:
+            yield item
+        finally:
+            if shadowed:
+                self._items.update(shadowed)
+            else:
+                self._items.pop(name, None)
 
     def decorator(self, name: str) -> Callable[[T], T]:
         """Returns a decorator that registers its target under ``name``."""
