@@ -285,7 +285,7 @@ class Likelihood:
         Raises:
             ValueError: If neither shape tells the pixel count.
         """
-        image_dims = x.shape[1:]
+        image_dims = tf.TensorShape(x.shape)[1:]  # x may be a NumPy array
         if image_dims.is_fully_defined():
             return math.prod(image_dims)
         width, per_pixel = params.shape[-1], self.params_size((1,))
