@@ -274,6 +274,28 @@ class Likelihood:
         r"""The Keras loss :math:`-\log p(x \mid z)`, one value per example."""
         return -distribution.log_prob(self.clip(tf.cast(x, distribution.dtype)))
 
+    def pixels_of(self, params: tf.Tensor, x: tf.Tensor) -> int:
+        """Pixels per image, static: from ``x``'s shape, else from the parameters' width.
+
+        A batch from a generator, a ``Sequence`` or a dataset built without full
+        shapes has unknown image dimensions; the decoder's output width
+        ``params_size(event_shape)`` is static and every layout here is linear in
+        the pixel count (``params_size((1,))`` numbers per pixel).
+
+        Raises:
+            ValueError: If neither shape tells the pixel count.
+        """
+        image_dims = tf.TensorShape(x.shape)[1:]  # x may be a NumPy array
+        if image_dims.is_fully_defined():
+            return math.prod(image_dims)
+        width, per_pixel = params.shape[-1], self.params_size((1,))
+        if width is None or width % per_pixel:
+            raise ValueError(
+                f"cannot tell the pixels per image of observations {x.shape} "
+                f"from parameters {params.shape}"
+            )
+        return width // per_pixel
+
     def log_prob_from_params(self, params: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
         r""":math:`\log p(x \mid z)` from the decoder's raw parameters, ``[batch]``.
 
@@ -289,8 +311,8 @@ class Likelihood:
             params: ``[batch, params_size(event_shape)]``.
             x: ``[batch, *event_shape]`` observations.
         """
-        pixels = math.prod(x.shape[1:])
-        params = tf.reshape(params, [tf.shape(params)[0], -1])  # pixel-major, flat
+        params = tf.reshape(params, [-1, math.prod(params.shape[1:])])  # pixel-major, flat
+        pixels = self.pixels_of(params, x)
         x = tf.reshape(self.clip(tf.cast(x, params.dtype)), [-1, pixels])  # [batch, pixels]
         if self.fast_log_prob is not None:
             return self.fast_log_prob(params, x)

@@ -12,8 +12,12 @@ For in-memory arrays this module
   for the next ``fit`` on the same images (:class:`~tfpvae.training.pipeline.ArrayStream`);
 * adds a :class:`~tfpvae.training.faults.NonFiniteGuard` unless one is given.
 
-Datasets pass straight through. A dataset of unknown length runs one step per
-call, since Keras needs to see where its epochs end to group steps.
+Generators, ``Sequence`` inputs and datasets go through :mod:`tfpvae.training.inputs`:
+their batches get the model's image shape and the ``x`` / ``(x, x, w)`` form, and
+a generator becomes a dataset. An input of unknown length (a generator, a
+dataset of unknown cardinality) without ``steps_per_epoch``, or such a
+``validation_data`` without ``validation_steps``, runs one step per call, since
+Keras needs to see where its epochs end to group steps.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from tfpvae._backend import tf, tfk
+from tfpvae.training import inputs
 from tfpvae.training.faults import NonFiniteGuard
 from tfpvae.training.pipeline import ArrayStream, array_dataset, steps_per_epoch
 from tfpvae.training.tuning import steps_per_execution, unknown_length
@@ -83,6 +88,26 @@ def _split(x: Any, weights: np.ndarray | None, fraction: float) -> tuple[Any, ..
     return x[:cut], weights[:cut], (x[cut:], x[cut:], weights[cut:])
 
 
+def _validation_input(model: Any, validation: Any, steps: int | None, drop: bool) -> Any:
+    """A generator, ``Sequence`` or dataset ``validation_data`` in the form fit needs.
+
+    A generator without ``validation_steps`` is read whole (see
+    :func:`~tfpvae.training.inputs.read_generator`), in batches of its first batch's size.
+    """
+    what = "validation_data"
+    if inputs.is_generator(validation):
+        if steps is not None:
+            return inputs.generator_dataset(model, validation, what)
+        images, _, *weights = inputs.read_generator(model, validation, what)
+        weight = weights[0] if weights else None
+        return array_dataset(images, len(images), False, drop_remainder=drop, sample_weight=weight)
+    if inputs.is_sequence(validation):
+        return inputs.sequence_input(model, validation, what)
+    if isinstance(validation, tf.data.Dataset):
+        return inputs.dataset_with_image_shape(model, validation, what)
+    return validation
+
+
 def _validation_dataset(model: Any, validation: Any, batch_size: int, drop: bool) -> Any:
     """An array ``validation_data`` tuple as a dataset; anything else unchanged."""
     if not (isinstance(validation, tuple) and is_array(validation[0])):
@@ -114,6 +139,43 @@ def _training_data(model: Any, x: Any, weights: Any, batch_size: int, kwargs: di
         _STREAMS.pop(model, None)  # release the old copy of the images before making the new one
         stream = _STREAMS[model] = ArrayStream(x, batch_size, shuffle, drop_remainder=False)
     return stream.start(seed, first_epoch)
+
+
+class StepCount(tfk.callbacks.Callback):
+    """Keeps ``optimizer.iterations`` at the steps that ran on an input of unknown length.
+
+    Keras finds the end of such an input by one more call of its train function,
+    which fails on the empty iterator. Without XLA, the optimizer's step counter
+    (which depends on no input) is still incremented in that call, so each epoch
+    would count one step too many (and learning-rate schedules, checkpoints and
+    resumed runs would see it). This callback puts the counter back at each
+    epoch's end: the count at its start plus the batches Keras reported.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._start: int | None = None
+        self._batches = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._start, self._batches = int(self.model.optimizer.iterations.numpy()), 0
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._batches = batch + 1
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self._restore()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self._restore()
+
+    def _restore(self) -> None:
+        if self._start is None:
+            return
+        iterations = self.model.optimizer.iterations
+        if int(iterations.numpy()) > self._start + self._batches:
+            iterations.assign(self._start + self._batches)
+        self._start = None
 
 
 def fit(
@@ -158,8 +220,22 @@ def fit(
             model, kwargs.get("validation_data"), batch_size, drop
         )
         x, y, batch_size = _training_data(model, x, weights, batch_size, kwargs), None, None
+    elif inputs.is_generator(x):
+        x = inputs.generator_dataset(model, x, "x")
+    elif inputs.is_sequence(x):
+        x = inputs.sequence_input(model, x, "x")
+    elif isinstance(x, tf.data.Dataset):
+        x = inputs.dataset_with_image_shape(model, x, "x")
+    drop = model.distribute_strategy.num_replicas_in_sync > 1
+    validation_steps = kwargs.get("validation_steps")
+    validation = _validation_input(model, kwargs.get("validation_data"), validation_steps, drop)
+    kwargs["validation_data"] = validation
+    if unknown_length(x):
+        callbacks.insert(0, StepCount())
     # Keras can group steps only when it knows where an epoch ends.
-    one_step = unknown_length(x) and kwargs.get("steps_per_epoch") is None
+    one_step = (unknown_length(x) and kwargs.get("steps_per_epoch") is None) or (
+        unknown_length(validation) and validation_steps is None
+    )
     with steps_per_execution(model, 1) if one_step else contextlib.nullcontext():
         history = keras_fit(x, y, batch_size=batch_size, callbacks=callbacks, **kwargs)
     if model.training_fault is not None:
