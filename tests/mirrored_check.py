@@ -50,7 +50,7 @@ class PosteriorMeanELBO(ELBO):
         return Terms(distortion + parts.kl_weight * rate, rate, distortion)
 
 
-OBJECTIVES.register("posterior_mean_elbo", PosteriorMeanELBO)
+OBJECTIVES.register("posterior_mean_elbo", lambda parts, **options: PosteriorMeanELBO(parts))
 
 
 def build(strategy: tf.distribute.Strategy, fields: dict) -> tfpvae.VAE:
