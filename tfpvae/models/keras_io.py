@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -203,7 +204,14 @@ class KerasModelIO:
             )
         self.check_reads_back()
         # Keras writes every layer's config into the SavedModel's metadata too.
-        with serialization.kl_layers_serializable(), serialization.no_lambda_warnings():
+        # Keras writes every layer's config into the SavedModel's metadata too; a recipe
+        # model is rebuilt from its recipe and keeps Keras's own handling of its layers.
+        configs = (
+            serialization.kl_layers_serializable()
+            if self.recipe is None
+            else contextlib.nullcontext()
+        )
+        with configs, serialization.no_lambda_warnings():
             export_saved_model(cast("VAE", self), filepath, overwrite=overwrite, options=options)
 
     def _trackable_children(self, save_type: str = "checkpoint", **kwargs):
