@@ -102,3 +102,16 @@ def pytest_collection_modifyitems(config, items) -> None:
     last, one worker would end the run alone on them while the other idles.
     """
     items.sort(key=lambda item: -_expected_seconds(item))
+
+
+def numpy_mlp(model, x: np.ndarray) -> np.ndarray:
+    """``model``'s Dense layers applied to the flattened ``x``: ReLU between, linear last."""
+    dense = [layer for layer in model.layers if isinstance(layer, tfk.layers.Dense)]
+    assert [d.activation.__name__ for d in dense] == ["relu"] * (len(dense) - 1) + ["linear"]
+    h = x.reshape(len(x), -1)
+    for i, layer in enumerate(dense):
+        kernel, bias = (w.astype(np.float64) for w in layer.get_weights())
+        h = h @ kernel + bias
+        if i < len(dense) - 1:
+            h = np.maximum(h, 0.0)
+    return h

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import numpy as np
+from conftest import numpy_mlp
 
 import tfpvae
-from tfpvae._backend import tfk
 from tfpvae.models.autoencoder import build_autoencoder
 
 
@@ -22,21 +22,8 @@ def test_autoencoder_trains_and_shares_the_vae_api(digits_beta) -> None:
     # Its code is the trained encoder's deterministic map, computed here in NumPy from
     # the Dense weights alone: no sampling, no posterior, the layers in order.
     x = x_test[:5].astype(np.float64)
-    np.testing.assert_allclose(ae.encode(x_test[:5]), _numpy_mlp(ae.encoder, x), atol=1e-4)
+    np.testing.assert_allclose(ae.encode(x_test[:5]), numpy_mlp(ae.encoder, x), atol=1e-4)
     # ... and so is its decoder, a sigmoid of the mirrored trunk's logits.
     codes = np.asarray(ae.encode(x_test[:5]), np.float64)
-    expected = 1.0 / (1.0 + np.exp(-_numpy_mlp(ae.decoder, codes)))
+    expected = 1.0 / (1.0 + np.exp(-numpy_mlp(ae.decoder, codes)))
     np.testing.assert_allclose(ae.decode(codes), expected.reshape(5, 8, 8), atol=1e-5)
-
-
-def _numpy_mlp(model, x: np.ndarray) -> np.ndarray:
-    """``model``'s Dense layers applied to the flattened ``x``: ReLU between, linear last."""
-    dense = [layer for layer in model.layers if isinstance(layer, tfk.layers.Dense)]
-    assert [d.activation.__name__ for d in dense] == ["relu"] * (len(dense) - 1) + ["linear"]
-    h = x.reshape(len(x), -1)
-    for i, layer in enumerate(dense):
-        kernel, bias = (w.astype(np.float64) for w in layer.get_weights())
-        h = h @ kernel + bias
-        if i < len(dense) - 1:
-            h = np.maximum(h, 0.0)
-    return h

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import continuous_bernoulli_log_pdf, numpy_softplus, shift_posterior
+from conftest import continuous_bernoulli_log_pdf, numpy_mlp, numpy_softplus, shift_posterior
 from scipy import stats
 
 import tfpvae
@@ -31,17 +31,6 @@ def _numpy_log_lik(likelihood: str, x: np.ndarray, params: np.ndarray) -> np.nda
     else:
         per_pixel = continuous_bernoulli_log_pdf(x, 1.0 / (1.0 + np.exp(-params[..., 0])))
     return per_pixel.reshape(len(x), -1).sum(axis=1)
-
-
-def _numpy_decoder(vae, z: np.ndarray) -> np.ndarray:
-    dense = [layer for layer in vae.decoder.layers if isinstance(layer, tfk.layers.Dense)]
-    h = z.astype(np.float64)
-    for i, layer in enumerate(dense):
-        kernel, bias = (w.astype(np.float64) for w in layer.get_weights())
-        h = h @ kernel + bias
-        if i < len(dense) - 1:
-            h = np.maximum(h, 0.0)
-    return h
 
 
 def _setup(
@@ -95,9 +84,8 @@ def test_fast_terms_equal_an_independent_computation(
     cov = q.covariance().numpy() if posterior == "full" else np.eye(3) * variance[:, None, :]
     chol = np.linalg.cholesky(cov.astype(np.float64))
     z = mu + np.einsum("bij,bj->bi", chol, eps)
-    expected_distortion = -_numpy_log_lik(likelihood, x.astype(np.float64), _numpy_decoder(
-        vae, z
-    ).reshape(BATCH, 8, 8, -1))  # fmt: skip
+    params = numpy_mlp(vae.decoder, z).reshape(BATCH, 8, 8, -1)
+    expected_distortion = -_numpy_log_lik(likelihood, x.astype(np.float64), params)
     if use_exact_kl:
         cov = chol @ np.transpose(chol, (0, 2, 1))
         expected_rate = 0.5 * (np.trace(cov, axis1=1, axis2=2) + np.sum(mu**2, 1) - 3) - np.sum(

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import numpy_mlp
 from scipy import special, stats
-from test_fastpath import _numpy_decoder, _numpy_log_lik
+from test_fastpath import _numpy_log_lik
 
 import tfpvae
 from tfpvae._backend import tf
@@ -53,7 +54,7 @@ def _numpy_log_weights(vae, x, likelihood, z) -> tuple[np.ndarray, np.ndarray, n
     cov = q.covariance().numpy().astype(np.float64)
     log_lik = np.stack([
         _numpy_log_lik(likelihood, x.astype(np.float64),
-                       _numpy_decoder(vae, z_k).reshape(BATCH, 8, 8, -1))
+                       numpy_mlp(vae.decoder, z_k).reshape(BATCH, 8, 8, -1))
         for z_k in z
     ])  # fmt: skip
     log_q = np.array([

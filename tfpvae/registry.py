@@ -104,6 +104,18 @@ class Registry(Generic[T]):
                 f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}"
             ) from None
 
+    def find(self, predicate: Callable[[T], bool]) -> T | None:
+        """The first registered variant, in registration order, for which ``predicate`` holds.
+
+        Example:
+            >>> from tfpvae.registry import Registry
+            >>> reg = Registry[int]("number")
+            >>> _ = reg.register("one", 1), reg.register("two", 2)
+            >>> reg.find(lambda n: n > 1), reg.find(lambda n: n > 2)
+            (2, None)
+        """
+        return next((item for item in self._items.values() if predicate(item)), None)
+
     def names(self) -> list[str]:
         """The registered names, in registration order."""
         return list(self._items)

@@ -114,12 +114,6 @@ class KLTerm:
         """β × a KL total."""
         return tf.cast(self.kl_weight, batch_total.dtype) * batch_total
 
-    def estimator(self) -> KLEstimator:
-        """The per-example estimator of this term (what :class:`~tfpvae.VAE` reads off
-        the KL layer it is attached to)."""
-        test_points = None if self.kl_samples == 1 else SampleTestPoints(self.kl_samples)
-        return KLEstimator(self.use_exact_kl, test_points)
-
     def per_example(self, q: tfd.Distribution, test_points: tf.Tensor | None) -> tf.Tensor:
         """The unweighted KL of every image against this term's prior, ``[batch]``
         (:meth:`KLEstimator.per_example` at ``test_points``)."""
@@ -174,6 +168,13 @@ class KLEstimator:
         """S when the test points are S draws of their own (:class:`SampleTestPoints`)."""
         fn = self.test_points_fn
         return fn.n if isinstance(fn, SampleTestPoints) and not self.use_exact_kl else None
+
+    @property
+    def plain_test_points(self) -> bool:
+        """Whether the test points are the objective's draws or S draws of their own
+        (what the fused objectives can play), or the KL is exact."""
+        fn = self.test_points_fn
+        return self.use_exact_kl or fn is None or isinstance(fn, SampleTestPoints)
 
     def per_example(
         self,

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from tfpvae._backend import tf, tfd, tfk, tfpl
-from tfpvae.components.kl import KLEstimator, SampleTestPoints
+from tfpvae.components.kl import KLEstimator
 from tfpvae.components.likelihoods import LIKELIHOODS, Likelihood
 from tfpvae.components.priors import LearnedPrior
 
@@ -82,11 +82,6 @@ class Network:
         if self.params is None:
             return self.model(inputs, training=training)
         return self.layer._make_distribution_fn(self.params(inputs, training=training))
-
-    @property
-    def layers(self) -> list:
-        """The layers whose weights and losses belong to this network."""
-        return [self.model] if self.layer is None else [self.params, self.layer]
 
 
 def _producer(tensor: Any) -> Any:
@@ -177,11 +172,7 @@ def inspect_decoder(decoder: Any) -> Network:
 
 def likelihood_of(layer: Any) -> Likelihood | None:
     """The registered likelihood whose layer class is exactly ``type(layer)``, if any."""
-    for name in LIKELIHOODS:
-        entry = LIKELIHOODS.get(name)
-        if type(layer) is entry.layer:
-            return entry
-    return None
+    return LIKELIHOODS.find(lambda entry: type(layer) is entry.layer)
 
 
 class PriorSource:
@@ -222,18 +213,6 @@ class PriorSource:
         return self._fixed
 
 
-def check_prior_shape(prior: tfd.Distribution, latent_dim: int) -> None:
-    """Raises ``ValueError`` unless ``prior`` is a distribution over ``R^latent_dim``."""
-    if not isinstance(prior, tfd.Distribution):
-        raise ValueError(f"the prior must give a tfd.Distribution, got {type(prior).__name__}")
-    if tuple(prior.event_shape.as_list()) != (latent_dim,) or prior.batch_shape.rank != 0:
-        raise ValueError(
-            f"the prior has event shape {prior.event_shape} and batch shape {prior.batch_shape}; "
-            f"the encoder's q(z|x) is over R^{latent_dim}, so the prior must have event shape "
-            f"({latent_dim},) and no batch shape"
-        )
-
-
 def is_standard_normal(prior: tfd.Distribution | None) -> bool:
     """Whether ``prior`` is N(0, I) with no variables (by its type and values)."""
     if prior is None or prior.trainable_variables:
@@ -253,9 +232,3 @@ def is_standard_normal(prior: tfd.Distribution | None) -> bool:
     else:
         spread = np.asarray(prior.covariance())
     return bool(np.array_equal(mean, np.zeros(d)) and np.array_equal(spread, np.eye(d)))
-
-
-def known_kl_samples(estimator: KLEstimator) -> bool:
-    """Whether the fused path can play the estimator's test points (none, or S own draws)."""
-    fn = estimator.test_points_fn
-    return estimator.use_exact_kl or fn is None or isinstance(fn, SampleTestPoints)

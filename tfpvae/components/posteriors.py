@@ -137,8 +137,5 @@ def family_of(layer: Any) -> Posterior:
     Chosen by type, so a user's own ``DistributionLambda`` is drawn and summarised
     through TFP (``q.sample``, ``q.mean()``) and a tfpvae layer by its own family.
     """
-    for name in POSTERIORS:
-        entry = POSTERIORS.get(name)
-        if layer is not None and type(layer) is entry.layer:
-            return entry
-    return GENERIC_POSTERIOR
+    found = None if layer is None else POSTERIORS.find(lambda entry: type(layer) is entry.layer)
+    return GENERIC_POSTERIOR if found is None else found

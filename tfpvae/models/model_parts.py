@@ -16,13 +16,12 @@ from tfpvae._backend import tf, tfd
 from tfpvae.components.kl import KLEstimator
 from tfpvae.components.parts import (
     PriorSource,
-    check_prior_shape,
     inspect_decoder,
     inspect_encoder,
     likelihood_of,
 )
 from tfpvae.components.posteriors import family_of
-from tfpvae.components.priors import standard_normal_prior
+from tfpvae.components.priors import check_prior, standard_normal_prior
 from tfpvae.objectives import Parts
 
 
@@ -96,7 +95,7 @@ def resolve_parts(
         prior = standard_normal_prior(latent_dim)
     source = PriorSource(prior)
     prior_now = source.distribution()
-    check_prior_shape(prior_now, latent_dim)
+    check_prior(prior_now, latent_dim)
 
     estimator = attachment.estimator if attachment else KLEstimator(_has_closed_form(q, prior_now))
     if use_exact_kl is not None:

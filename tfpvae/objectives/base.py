@@ -157,5 +157,5 @@ def weighted_mean(values: tf.Tensor, weights: tf.Tensor | None) -> tf.Tensor:
     return tf.math.divide_no_nan(tf.reduce_sum(weights * values), tf.reduce_sum(weights))
 
 
-#: Objective registry: name → ``(parts, **options) → Objective`` (options: ``n_samples``, ``k``).
+#: Objective registry: name → ``(parts, **options) → Objective``; options ``n_samples``, ``iwae_k``.
 OBJECTIVES: Registry[Callable[..., Objective]] = Registry("objective")

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tfpvae._backend import tf, tfp, tfpl
-from tfpvae.components.parts import is_standard_normal, known_kl_samples
+from tfpvae.components.parts import is_standard_normal
 from tfpvae.objectives.base import Objective, Parts, Terms
 from tfpvae.objectives.estimators import iwae_terms, tile_images
 
@@ -109,9 +109,14 @@ def sampled_kl(q: GaussianParams, eps: tf.Tensor) -> tf.Tensor:
     Returns:
         ``[batch]`` estimates.
     """
-    z = q.loc + q.scale_times(eps)  # [S, batch, d]
-    log_ratio = 0.5 * tf.reduce_sum(tf.square(z) - tf.square(eps), axis=-1) - q.sum_log_diag
-    return tf.reduce_mean(log_ratio, axis=0)
+    return tf.reduce_mean(standard_log_ratio(q, q.loc + q.scale_times(eps), eps), axis=0)
+
+
+def standard_log_ratio(q: GaussianParams, z: tf.Tensor, eps: tf.Tensor) -> tf.Tensor:
+    r""":math:`\log q(z|x) - \log \mathcal{N}(z; 0, I)` at :math:`z = \mu + L\varepsilon`,
+    ``[S, batch]``: :math:`\tfrac12\lVert z\rVert^2 - \tfrac12\lVert\varepsilon\rVert^2
+    - \sum_i \log L_{ii}` (the normalising constants cancel)."""
+    return 0.5 * tf.reduce_sum(tf.square(z) - tf.square(eps), axis=-1) - q.sum_log_diag
 
 
 #: Posterior layer classes the fused path covers → their parameter map as plain ops.
@@ -136,7 +141,7 @@ def fused_applies(parts: Parts) -> bool:
         and parts.likelihood is not None
         and parts.prior.layer is None
         and is_standard_normal(parts.prior.fixed)
-        and known_kl_samples(parts.kl)
+        and parts.kl.plain_test_points
     )
 
 
@@ -207,11 +212,8 @@ class FusedELBO(_Fused):
 
 
 class FusedIWAE(_Fused):
-    r"""The K-sample IWAE loss of a Gaussian posterior against N(0, I), as plain ops.
-
-    With :math:`z_k = \mu + L\varepsilon_k`,
-    :math:`\log q(z_k|x) - \log p(z_k) = \tfrac12\lVert z_k\rVert^2
-    - \tfrac12\lVert\varepsilon_k\rVert^2 - \sum_i \log L_{ii}`.
+    """The K-sample IWAE loss of a Gaussian posterior against N(0, I), as plain ops
+    (each draw weighed by :func:`standard_log_ratio`).
 
     Args:
         parts: The model's :class:`~tfpvae.objectives.base.Parts`.
@@ -231,5 +233,5 @@ class FusedIWAE(_Fused):
         eps = self.noise_or_fresh(x, noise)
         q = self.posterior_params(x, training)
         z = q.loc + q.scale_times(eps)  # [K, batch, d]
-        ratio = 0.5 * tf.reduce_sum(tf.square(z) - tf.square(eps), axis=-1) - q.sum_log_diag
+        ratio = standard_log_ratio(q, z, eps)
         return iwae_terms(self.log_likelihood(x, z, training), ratio, self.parts.kl_weight)
