@@ -274,6 +274,15 @@ KL_ATTACHMENTS.register("add_loss", _attach_add_loss)
 KL_ATTACHMENTS.register("regularizer", _attach_regularizer)
 
 
+def has_closed_form_kl(q: tfd.Distribution, p: tfd.Distribution) -> bool:
+    """Whether TFP has a closed-form KL(q ‖ p) for these two distributions."""
+    try:
+        tfd.kl_divergence(q, p)
+    except NotImplementedError:
+        return False
+    return True
+
+
 def rate_estimate(
     q: tfd.Distribution, p: tfd.Distribution, z: tf.Tensor, draws_axis: int | None = 0
 ) -> tf.Tensor:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tfpvae._backend import tf, tfd
-from tfpvae.components.kl import KLEstimator
+from tfpvae.components.kl import KLEstimator, has_closed_form_kl
 from tfpvae.components.parts import (
     PriorSource,
     inspect_decoder,
@@ -45,14 +45,6 @@ def image_shape_of(encoder: Any) -> tuple[int, ...]:
             "(e.g. tf_keras.layers.Flatten(input_shape=(28, 28))) or build it before VAE(...)"
         )
     return tuple(int(d) for d in shape[1:])
-
-
-def _has_closed_form(q: tfd.Distribution, prior: tfd.Distribution) -> bool:
-    try:
-        tfd.kl_divergence(q, prior)
-    except NotImplementedError:
-        return False
-    return True
 
 
 def _kl_weight(kl_weight: Any, attached: Any) -> tf.Variable:
@@ -97,12 +89,14 @@ def resolve_parts(
     prior_now = source.distribution()
     check_prior(prior_now, latent_dim)
 
-    estimator = attachment.estimator if attachment else KLEstimator(_has_closed_form(q, prior_now))
+    estimator = (
+        attachment.estimator if attachment else KLEstimator(has_closed_form_kl(q, prior_now))
+    )
     if use_exact_kl is not None:
         estimator = dataclasses.replace(estimator, use_exact_kl=bool(use_exact_kl))
     if family.exact_rate:
         estimator = dataclasses.replace(estimator, use_exact_kl=True)
-    if estimator.use_exact_kl and not _has_closed_form(q, prior_now):
+    if estimator.use_exact_kl and not has_closed_form_kl(q, prior_now):
         raise ValueError(
             f"the exact KL was asked for, but TFP has no closed-form KL between "
             f"{type(q).__name__} and {type(prior_now).__name__}; use the sampled KL "
