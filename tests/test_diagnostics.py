@@ -6,6 +6,7 @@ import pytest
 import tfpvae
 from tfpvae._backend import tf, tfd
 from tfpvae.evaluation import diagnostics
+from tfpvae.testing import assert_within_se
 
 BATCH = 8
 
@@ -33,7 +34,7 @@ def test_sampled_kl_spread_shrinks_like_one_over_root_s(posterior) -> None:
     exact = float(tf.reduce_mean(tfd.kl_divergence(q, prior)))
     spread = diagnostics.sampled_kl_spread(q, prior, (1, 100), repeats=400, seed=1)
     for estimates in spread.values():
-        assert abs(estimates.mean() - exact) < 4 * estimates.std(ddof=1) / np.sqrt(400)
+        assert_within_se(estimates, exact)
     ratio = spread[1].std() / spread[100].std()
     assert 7.0 < ratio < 13.0  # √100 = 10, with the sampling error of two SDs at n = 400
 

@@ -25,6 +25,7 @@ LAYERS = {
     "models": 5,
     "io": 6,
     "evaluation": 7,
+    "testing": 8,
     "interfaces": 8,
     "__init__": 9,
     "__main__": 9,

@@ -30,6 +30,7 @@ from tfpvae._backend import tf
 from tfpvae.components.draws import image_keys as _image_keys
 from tfpvae.components.draws import per_image_draws as _per_image_draws
 from tfpvae.components.kl import rate_estimate
+from tfpvae.evaluation.stats import standard_error
 from tfpvae.io.datasets import prepare
 from tfpvae.objectives.estimators import log_likelihood, log_ratio
 
@@ -67,12 +68,11 @@ class ELBOTerms:
 
     def summary(self) -> dict[str, float]:
         """Means, standard errors and bits per dimension, for ``metrics.json``."""
-        n = len(self.elbo)
         out = {}
         for name in ("elbo", "rate", "distortion"):
             values = getattr(self, name)
             out[name] = float(values.mean())
-            out[f"{name}_se"] = float(values.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
+            out[f"{name}_se"] = standard_error(values)
         out["elbo_bits_per_dim"] = float(bits_per_dim(-out["elbo"], self.n_dims))
         return out
 
@@ -188,7 +188,7 @@ def held_out_metrics(
     metrics: dict[str, Any] = terms.summary()
     metrics.update(
         iwae=float(bound.mean()),
-        iwae_se=float(bound.std(ddof=1) / math.sqrt(len(bound))) if len(bound) > 1 else 0.0,
+        iwae_se=standard_error(bound),
         iwae_k=int(k),
         iwae_bits_per_dim=float(bits_per_dim(-bound.mean(), n_dims)),
         n_images=len(x),
@@ -251,6 +251,5 @@ def eight_bit_bound(
     n_dims = math.prod(pixels.shape[1:])
     per_image = -(bound + n_dims * space.log_jacobian_per_dim) / (n_dims * math.log(2.0))
     out["bits_per_dim_8bit"] = float(per_image.mean())
-    se = per_image.std(ddof=1) / math.sqrt(len(per_image)) if len(per_image) > 1 else 0.0
-    out["bits_per_dim_8bit_se"] = float(se)
+    out["bits_per_dim_8bit_se"] = standard_error(per_image)
     return out

@@ -11,6 +11,7 @@ import numpy as np
 
 from tfpvae._backend import tf, tfd, tfpl
 from tfpvae.evaluation.bounds import elbo, iwae_bound
+from tfpvae.evaluation.stats import standard_error
 
 
 def raw_tfp_kl_penalties(q: tfd.Distribution, prior: tfd.Distribution, seed: int = 0) -> dict:
@@ -114,15 +115,14 @@ def decode_points(model: Any, points: np.ndarray) -> np.ndarray:
 def bound_curve(model: Any, x: np.ndarray, ks: tuple[int, ...], seed: int = 0) -> dict:
     """Mean ELBO and IWAE bounds (with standard errors) for each k."""
     terms = elbo(model, x, seed=seed)
-    n = len(x)
     curve: dict[str, Any] = {
         "elbo": float(terms.elbo.mean()),
-        "elbo_se": float(terms.elbo.std(ddof=1) / n**0.5),
+        "elbo_se": standard_error(terms.elbo),
     }
     curve["k"] = list(ks)
     bounds = [iwae_bound(model, x, k=k, seed=seed + k) for k in ks]
     curve["iwae"] = [float(b.mean()) for b in bounds]
-    curve["iwae_se"] = [float(b.std(ddof=1) / n**0.5) for b in bounds]
+    curve["iwae_se"] = [standard_error(b) for b in bounds]
     return curve
 
 

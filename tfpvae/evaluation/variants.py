@@ -20,7 +20,6 @@ training run's own randomness (one seed per variant).
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ import numpy as np
 
 from tfpvae._backend import tfk
 from tfpvae.evaluation.bounds import iwae_bound
+from tfpvae.evaluation.stats import standard_error
 from tfpvae.models import build_vae
 
 #: Two-sided 5 % threshold on |mean difference| / SE.
@@ -60,14 +60,13 @@ class VariantComparison:
         out = []
         for name, bound in self.bounds.items():
             diff = bound - base
-            n = len(bound)
-            diff_se = float(diff.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
+            diff_se = standard_error(diff)
             z = float(diff.mean() / diff_se) if diff_se > 0 else 0.0
             out.append(
                 {
                     "variant": name,
                     "iwae": float(bound.mean()),
-                    "se": float(bound.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0,
+                    "se": standard_error(bound),
                     "diff": float(diff.mean()),
                     "diff_se": diff_se,
                     "z": z,
