@@ -178,6 +178,33 @@ class StepCount(tfk.callbacks.Callback):
         self._start = None
 
 
+def _streamed_input(model: Any, x: Any) -> Any:
+    """A generator, ``Sequence`` or dataset ``x`` given the model's image shape and batch form."""
+    if inputs.is_generator(x):
+        return inputs.generator_dataset(model, x, "x")
+    if inputs.is_sequence(x):
+        return inputs.sequence_input(model, x, "x")
+    if isinstance(x, tf.data.Dataset):
+        return inputs.dataset_with_image_shape(model, x, "x")
+    return x
+
+
+def evaluate(model: Any, keras_evaluate: Callable[..., Any], x: Any, y: Any, *args: Any,
+             **kwargs: Any) -> Any:  # fmt: skip
+    """Runs ``keras_evaluate`` on checked arrays, or on streamed inputs as ``fit`` takes them.
+
+    An input of unknown length without ``steps`` is evaluated one step per call,
+    since Keras groups steps only where it knows where the data ends.
+    """
+    if is_array(x):
+        model.check_images(x, "x")
+    else:
+        x = _streamed_input(model, x)
+    one_step = unknown_length(x) and kwargs.get("steps") is None
+    with steps_per_execution(model, 1) if one_step else contextlib.nullcontext():
+        return keras_evaluate(x, y, *args, **kwargs)
+
+
 def fit(
     model: Any,
     keras_fit: Callable[..., Any],
@@ -220,12 +247,8 @@ def fit(
             model, kwargs.get("validation_data"), batch_size, drop
         )
         x, y, batch_size = _training_data(model, x, weights, batch_size, kwargs), None, None
-    elif inputs.is_generator(x):
-        x = inputs.generator_dataset(model, x, "x")
-    elif inputs.is_sequence(x):
-        x = inputs.sequence_input(model, x, "x")
-    elif isinstance(x, tf.data.Dataset):
-        x = inputs.dataset_with_image_shape(model, x, "x")
+    else:
+        x = _streamed_input(model, x)
     drop = model.distribute_strategy.num_replicas_in_sync > 1
     validation_steps = kwargs.get("validation_steps")
     validation = _validation_input(model, kwargs.get("validation_data"), validation_steps, drop)

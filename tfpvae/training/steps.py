@@ -115,10 +115,10 @@ class KerasSteps:
         return fit_layer.fit(self, super().fit, x, y, batch_size, **kwargs)  # type: ignore[misc]
 
     def evaluate(self, x: Any = None, y: Any = None, *args: Any, **kwargs: Any):
-        """``tf_keras.Model.evaluate``, checking array inputs first."""
-        if fit_layer.is_array(x):
-            self.check_images(x, "x")  # type: ignore[attr-defined]
-        return super().evaluate(x, _target(x, y, kwargs), *args, **kwargs)  # type: ignore[misc]
+        """``tf_keras.Model.evaluate``; arrays are checked, generators and Sequences
+        taken as ``fit`` takes them (:func:`tfpvae.training.fit.evaluate`)."""
+        keras_evaluate = super().evaluate  # type: ignore[misc]
+        return fit_layer.evaluate(self, keras_evaluate, x, _target(x, y, kwargs), *args, **kwargs)
 
     def train_on_batch(self, x: Any, y: Any = None, *args: Any, **kwargs: Any):
         with one_step_per_call(self):
