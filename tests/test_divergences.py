@@ -140,3 +140,21 @@ class TestTheReductionsTfpvaeCorrects:
         model = tfk.Model(inputs, outputs)
         model(np.zeros((BATCH, 1), "float32"))
         assert float(model.losses[0]) == pytest.approx(32.0 / BATCH)
+
+
+def test_best_effort_kl_is_exact_where_tfp_has_it_and_sampled_elsewhere() -> None:
+    """``KLEstimator(use_exact_kl=None)`` (the held-out bounds' rate) picks by what TFP has."""
+    from tfpvae.components.kl import KLEstimator
+
+    q = tfd.MultivariateNormalDiag(loc=[[0.5, -1.0]] * 4, scale_diag=[[0.3, 2.0]] * 4)
+    gaussian = tfd.MultivariateNormalDiag(loc=tf.zeros(2))
+    draws = q.sample(3, seed=(1, 2))  # three draws: an estimate would be visibly off
+    exact = tfd.kl_divergence(q, gaussian).numpy()
+    best = KLEstimator(use_exact_kl=None)
+    np.testing.assert_allclose(best.per_example(q, gaussian, draws).numpy(), exact, atol=1e-5)
+    mixture = tfd.MixtureSameFamily(
+        tfd.Categorical(logits=[0.0, 0.0]),
+        tfd.MultivariateNormalDiag(loc=[[1.0, 1.0], [-1.0, -1.0]]),
+    )
+    sampled = (q.log_prob(draws) - mixture.log_prob(draws)).numpy().mean(axis=0)
+    np.testing.assert_allclose(best.per_example(q, mixture, draws).numpy(), sampled, rtol=1e-6)

@@ -134,7 +134,7 @@ def serving_functions(vae: VAE) -> dict[str, tf.types.experimental.GenericFuncti
         z = per_image_draws(q, 1, keys)[0]
         p_x = likelihood_of(z)
         distortion = -log_prob(p_x, images, parts.likelihood)
-        rate = rate_estimate(q, vae.prior, z, draws_axis=None)  # the prior as it is now
+        rate = rate_estimate(q, vae.prior, z)  # the prior as it is now
         return {"elbo": -(rate + distortion), "rate": rate, "distortion": distortion}
 
     return {"encode": encode, "decode": decode, "sample": sample, "elbo": elbo}
