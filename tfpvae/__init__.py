@@ -46,6 +46,8 @@ _EXPORTS: dict[str, str] = {
     "eight_bit_bound": "tfpvae.evaluation.bounds",
     "get_likelihood": "tfpvae.components.likelihoods",
     "POSTERIORS": "tfpvae.components.posteriors",
+    "PlanarPosterior": "tfpvae.components.planar_radial",
+    "RadialPosterior": "tfpvae.components.planar_radial",
     "PRECISIONS": "tfpvae.components.precision",
     "standard_normal_prior": "tfpvae.components.priors",
     "PRIORS": "tfpvae.components.priors",
@@ -97,6 +99,7 @@ if TYPE_CHECKING:
     from tfpvae.components.dataspace import DataSpace
     from tfpvae.components.kl import KL_ATTACHMENTS, KLEstimator, KLTerm, monte_carlo_kl
     from tfpvae.components.likelihoods import LIKELIHOODS, Likelihood, get_likelihood
+    from tfpvae.components.planar_radial import PlanarPosterior, RadialPosterior
     from tfpvae.components.posteriors import POSTERIORS
     from tfpvae.components.precision import PRECISIONS
     from tfpvae.components.priors import PRIORS, standard_normal_prior
@@ -166,6 +169,8 @@ __all__ = [
     "NonFiniteGuard",
     "Objective",
     "Parts",
+    "PlanarPosterior",
+    "RadialPosterior",
     "Registry",
     "TemperatureAnnealing",
     "Terms",

@@ -35,7 +35,8 @@ class VAEConfig:
         architecture: ``"mlp"`` (the course) or ``"conv"`` (the Keras conv VAE).
         posterior: ``"full"`` (MultivariateNormalTriL, the course), ``"diag"`` or
             ``"relaxed_categorical"`` (Gumbel-softmax, see ``tfpvae.components.categorical``),
-            or ``"iaf"`` (inverse autoregressive flow; sampled KL only).
+            ``"iaf"`` (inverse autoregressive flow), ``"planar"`` or ``"radial"`` (Rezende &
+            Mohamed's flows, see ``tfpvae.components.planar_radial``); flows: sampled KL only.
         kl: ``"add_loss"`` (KLDivergenceAddLoss, the course) or ``"regularizer"``.
         use_exact_kl: Closed-form KL instead of TFP's sampled default.
         kl_weight: β of β-VAE; 1 is the ELBO.
@@ -46,7 +47,7 @@ class VAEConfig:
         n_samples: Draws of z per image in the ``"elbo"`` objective; 1 is the course's.
         iwae_k: K, importance samples per image of the ``"iwae"`` objective (≥ 1;
             K = 1 is the single-sample ELBO).
-        num_flows: Autoregressive flows of ``posterior="iaf"``.
+        num_flows: Flows of ``posterior="iaf"`` (autoregressive), ``"planar"`` or ``"radial"``.
         flow_hidden_units: Hidden widths of each flow's autoregressive network
             (``posterior="iaf"``); the encoder's context vector has the first width.
         learning_rate: Adam's step size; 1e-3 is Keras's default.

@@ -7,7 +7,11 @@ contract, so the Dense layer in front of it sizes itself:
   with a full lower-triangular scale;
 * ``"diag"``: ``tfpl.IndependentNormal``, a Gaussian with a diagonal scale;
 * ``"iaf"``: :class:`~tfpvae.components.flows.IAFPosterior`, an inverse
-  autoregressive flow on a diagonal Gaussian (no closed-form KL).
+  autoregressive flow on a diagonal Gaussian (no closed-form KL);
+* ``"planar"``, ``"radial"``: :class:`~tfpvae.components.planar_radial.PlanarPosterior`
+  and :class:`~tfpvae.components.planar_radial.RadialPosterior`, ``num_flows``
+  amortised planar or radial flows (Rezende & Mohamed, 2015) on a diagonal Gaussian
+  (no closed-form KL).
 
 A family may take :class:`~tfpvae.config.VAEConfig` fields (``config_fields``),
 which the encoder passes to ``params_size`` and ``make_layer`` by name.
@@ -22,6 +26,7 @@ from typing import Any
 from tfpvae._backend import tf, tfd, tfk, tfpl
 from tfpvae.components.flows import IAFPosterior, flow_point
 from tfpvae.components.kl import has_closed_form_kl
+from tfpvae.components.planar_radial import PlanarPosterior, RadialPosterior
 from tfpvae.components.priors import standard_normal_prior
 from tfpvae.registry import Registry
 
@@ -124,6 +129,18 @@ POSTERIORS.register(
         point=flow_point,
     ),
 )
+
+
+def _amortised_flow(layer: Any) -> Posterior:
+    """The family of a planar or radial flow layer: sampled KL, its flows' count from config."""
+    return Posterior(
+        layer, independent_standard_normal, exact_kl=False, config_fields=("num_flows",),
+        point=flow_point,
+    )  # fmt: skip
+
+
+POSTERIORS.register("planar", _amortised_flow(PlanarPosterior))
+POSTERIORS.register("radial", _amortised_flow(RadialPosterior))
 
 
 #: The family of a posterior layer tfpvae does not know: TFP's own ``sample`` and ``mean``.

@@ -25,7 +25,7 @@ LIKELIHOODS = (
 #: :data:`tfpvae.components.trunks.ARCHITECTURES`
 ARCHITECTURES = ("mlp", "conv")
 #: :data:`tfpvae.components.posteriors.POSTERIORS`
-POSTERIORS = ("full", "diag", "iaf", "relaxed_categorical")
+POSTERIORS = ("full", "diag", "iaf", "planar", "radial", "relaxed_categorical")
 #: :data:`tfpvae.components.priors.PRIORS`
 PRIORS = ("standard_normal", "mixture", "vamp")
 #: :data:`tfpvae.objectives.OBJECTIVES`

@@ -42,7 +42,9 @@ def build_vae(
         input_shape: Image shape, e.g. ``(28, 28)`` or ``(8, 8)``.
         architecture: ``"mlp"`` or ``"conv"``.
         posterior: ``"full"`` (MultivariateNormalTriL), ``"diag"`` (IndependentNormal),
-            ``"iaf"`` (an inverse autoregressive flow, see ``tfpvae.components.flows``) or
+            ``"iaf"`` (an inverse autoregressive flow, see ``tfpvae.components.flows``),
+            ``"planar"`` or ``"radial"`` (``num_flows`` amortised flows, see
+            ``tfpvae.components.planar_radial``) or
             ``"relaxed_categorical"`` (Gumbel-softmax; with ``categorical_dims``,
             ``categories`` and ``temperature``).
         kl: ``"add_loss"`` (KLDivergenceAddLoss) or ``"regularizer"`` (KLDivergenceRegularizer).
