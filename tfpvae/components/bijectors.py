@@ -145,4 +145,3 @@ class Radial(tfb.Bijector):
         # 1 + βh + βh'r with h' = -1/(α + r)²: 1 + βα/(α + r)² ≥ 0 when β ≥ -α.
         radial = 1.0 + self.beta * self.alpha / (self.alpha + r) ** 2
         return ((d - 1.0) * tf.math.log1p(beta_h) + tf.math.log(radial))[..., 0]
-

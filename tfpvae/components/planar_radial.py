@@ -29,22 +29,11 @@ KL: the KL is sampled.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 from tfpvae._backend import tf, tfb, tfd, tfk, tfpl
 from tfpvae.components.bijectors import Planar, Radial
 from tfpvae.components.flows import SCALE_SHIFT
-
-
-def _planar(params: tf.Tensor, d: int, name: str) -> tfb.Bijector:
-    """A :class:`Planar` from ``[batch, 2d + 1]`` numbers ``(u, w, b)``."""
-    return Planar(params[..., :d], params[..., d : 2 * d], params[..., 2 * d :], name=name)
-
-
-def _radial(params: tf.Tensor, d: int, name: str) -> tfb.Bijector:
-    """A :class:`Radial` from ``[batch, d + 2]`` numbers ``(z0, α̃, β̃)``."""
-    return Radial(params[..., :d], params[..., d : d + 1], params[..., d + 1 :], name=name)
 
 
 class AmortisedFlowPosterior(tfpl.DistributionLambda):
@@ -64,10 +53,16 @@ class AmortisedFlowPosterior(tfpl.DistributionLambda):
 
     #: The flow's name (``"planar"``, ``"radial"``).
     flow: ClassVar[str]
-    #: d → raw numbers per flow.
-    flow_size: ClassVar[Callable[[int], int]]
-    #: ``(params [batch, flow_size(d)], d, name)`` → the bijector.
-    make_flow: ClassVar[Callable[[tf.Tensor, int, str], tfb.Bijector]]
+
+    @staticmethod
+    def flow_size(latent_dim: int) -> int:
+        """Raw numbers per flow (a subclass says)."""
+        raise NotImplementedError("a subclass of AmortisedFlowPosterior gives its flow's size")
+
+    @staticmethod
+    def make_flow(params: tf.Tensor, latent_dim: int, name: str) -> tfb.Bijector:
+        """The bijector of ``params [batch, flow_size(d)]`` (a subclass says)."""
+        raise NotImplementedError("a subclass of AmortisedFlowPosterior makes its flow")
 
     def __init__(
         self,
@@ -138,8 +133,17 @@ class PlanarPosterior(AmortisedFlowPosterior):
     r"""K amortised planar flows :math:`z + \hat u\tanh(w^\top z + b)` on a diagonal Gaussian."""
 
     flow = "planar"
-    flow_size = staticmethod(lambda d: 2 * d + 1)
-    make_flow = staticmethod(_planar)
+
+    @staticmethod
+    def flow_size(latent_dim: int) -> int:
+        """u and w (d each) and b."""
+        return 2 * latent_dim + 1
+
+    @staticmethod
+    def make_flow(params: tf.Tensor, latent_dim: int, name: str) -> tfb.Bijector:
+        """A :class:`~tfpvae.components.bijectors.Planar` of ``(u, w, b)``."""
+        d = latent_dim
+        return Planar(params[..., :d], params[..., d : 2 * d], params[..., 2 * d :], name=name)
 
 
 @tfk.utils.register_keras_serializable(package="tfpvae")
@@ -148,8 +152,17 @@ class RadialPosterior(AmortisedFlowPosterior):
     diagonal Gaussian."""
 
     flow = "radial"
-    flow_size = staticmethod(lambda d: d + 2)
-    make_flow = staticmethod(_radial)
+
+    @staticmethod
+    def flow_size(latent_dim: int) -> int:
+        """z₀ (d), α̃ and β̃."""
+        return latent_dim + 2
+
+    @staticmethod
+    def make_flow(params: tf.Tensor, latent_dim: int, name: str) -> tfb.Bijector:
+        """A :class:`~tfpvae.components.bijectors.Radial` of ``(z₀, α̃, β̃)``."""
+        d = latent_dim
+        return Radial(params[..., :d], params[..., d : d + 1], params[..., d + 1 :], name=name)
 
 
 def _check_num_flows(num_flows: object, flow: str) -> None:

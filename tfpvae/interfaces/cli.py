@@ -196,7 +196,9 @@ def _add_train_parser(subparsers, parents: list[argparse.ArgumentParser]) -> Non
         help="importance samples per image for --objective iwae (default: 5; "
         "--k is the held-out bound's)",
     )
-    p.add_argument("--num-flows", type=int, help="flows of --posterior iaf, planar or radial (default: 2)")
+    p.add_argument(
+        "--num-flows", type=int, help="flows of --posterior iaf, planar or radial (default: 2)"
+    )
     p.add_argument(
         "--flow-hidden-units", type=_int_list, help="MADE widths of --posterior iaf, e.g. 64"
     )
