@@ -49,6 +49,16 @@ class AmortisedFlowPosterior(tfpl.DistributionLambda):
 
     Raises:
         ValueError: If ``num_flows`` is not a positive integer.
+
+    Example:
+        >>> import numpy as np
+        >>> from tfpvae import PlanarPosterior
+        >>> PlanarPosterior.params_size(2, num_flows=3)  # 2d + K (2d + 1)
+        19
+        >>> q = PlanarPosterior(2, num_flows=3)(np.zeros((5, 19), "float32"))
+        >>> z = q.sample(4, seed=(1, 2))
+        >>> q.log_prob(z).shape  # log q of q's own draws, from the cached forward pass
+        TensorShape([4, 5])
     """
 
     #: The flow's name (``"planar"``, ``"radial"``).
