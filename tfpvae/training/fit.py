@@ -218,8 +218,10 @@ def fit(
     Args:
         model: A :class:`~tfpvae.VAE`.
         keras_fit: ``super().fit`` of that model.
-        x, y, batch_size, **kwargs: As for ``tf_keras.Model.fit``; ``y`` must be
-            ``None`` or the images themselves.
+        x: The images, as for ``tf_keras.Model.fit``.
+        y: ``None`` or the images themselves.
+        batch_size: As for ``tf_keras.Model.fit``.
+        **kwargs: As for ``tf_keras.Model.fit``.
 
     Raises:
         ValueError: On ``class_weight``, a ``y`` that is not ``x``, bad images or
