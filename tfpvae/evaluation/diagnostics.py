@@ -1,10 +1,31 @@
-"""Small analyses the notebooks show: KL reductions, KL estimator spread, latent gaps.
+r"""Small analyses: KL reductions, KL estimator spread, latent gaps, and latent use.
 
 Each returns plain NumPy values or dicts so that it can be tested and plotted.
+
+Which latent dimensions a model uses (the total rate alone does not say):
+
+* :func:`active_units` (Burda et al., 2016): unit :math:`u` is *active* when
+  :math:`A_u = \mathrm{Cov}_x\big(\mathbb{E}_{q(z|x)}[z_u]\big) > 0.01`, i.e. its
+  code moves with the image; a collapsed unit's code is the same for every image.
+* :func:`kl_per_dimension`: the mean over images of
+  :math:`\mathrm{KL}\big(q(z_u|x)\,\|\,p(z_u)\big)` for each dimension, in
+  closed form between the one-dimensional Gaussian marginals,
+
+  .. math:: \mathrm{KL} = \log\frac{s_u}{\sigma_u}
+      + \frac{\sigma_u^2 + (\mu_u - m_u)^2}{2 s_u^2} - \frac12 ,
+
+  with :math:`q(z_u|x) = \mathcal N(\mu_u, \sigma_u^2)` and
+  :math:`p(z_u) = \mathcal N(m_u, s_u^2)`. For a factorised (diagonal) posterior
+  and prior the dimensions' KLs sum to the total KL. For a full-covariance
+  posterior (``posterior="full"``) they are the KLs of the *marginals*, and their
+  sum falls short of the total KL by the total correlation of q(z|x), which no
+  single dimension owns. Posteriors or priors without Gaussian marginals (IAF
+  flows, mixture and VampPriors, discrete latents) are refused.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -103,6 +124,123 @@ def latent_gap_points(codes: np.ndarray, n: int = 8, grid: int = 60) -> np.ndarr
     return candidates[chosen].astype(np.float32)
 
 
+@dataclass(frozen=True)
+class ActiveUnits:
+    """Which latent units are active (Burda et al., 2016).
+
+    Attributes:
+        count: How many units are active.
+        active: ``[latent_dim]`` bool, unit u's activity above ``threshold``.
+        activity: ``[latent_dim]`` variance over the images of each unit's posterior mean.
+        threshold: The activity above which a unit counts as active.
+    """
+
+    count: int
+    active: np.ndarray
+    activity: np.ndarray
+    threshold: float
+
+
+def _codes(vae: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """E_q[z | x] of every image, ``[n, latent_dim]``, in batches."""
+    x = vae.check_images(x, "x")
+    return np.concatenate(
+        [np.asarray(vae.encode(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
+    )
+
+
+def active_units(
+    vae: Any, x: np.ndarray, threshold: float = 0.01, batch_size: int = 256
+) -> ActiveUnits:
+    r"""Burda et al.'s (2016) active units: :math:`\mathrm{Cov}_x(\mathbb{E}_q[z_u|x]) > 0.01`.
+
+    Args:
+        vae: A :class:`~tfpvae.VAE` (its ``encode``: the posterior mean).
+        x: Prepared images ``[n, *input_shape]``, n ≥ 2 (held-out ones, typically).
+        threshold: The activity above which a unit counts as active.
+        batch_size: Images per encoder call.
+
+    Returns:
+        :class:`ActiveUnits` (the sample variance, ``ddof=1``, of each code).
+
+    Raises:
+        ValueError: If fewer than two images are given.
+    """
+    if len(x) < 2:
+        raise ValueError(f"active_units needs at least 2 images to vary over, got {len(x)}")
+    activity = _codes(vae, x, batch_size).astype(np.float64).var(axis=0, ddof=1)
+    active = activity > threshold
+    return ActiveUnits(int(active.sum()), active, activity, float(threshold))
+
+
+def _gaussian_marginals(dist: tfd.Distribution) -> tuple[tf.Tensor, tf.Tensor] | None:
+    """Mean and standard deviation of each dimension when all marginals are Gaussian."""
+    inner = dist.distribution if isinstance(dist, tfd.Independent) else dist
+    if isinstance(dist, tfd.MultivariateNormalLinearOperator) or isinstance(inner, tfd.Normal):
+        return dist.mean(), dist.stddev()
+    return None
+
+
+def kl_per_dimension(vae: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Mean over ``x`` of each latent dimension's KL(q(z_u|x) ‖ p(z_u)), nats (module docs).
+
+    Args:
+        vae: A :class:`~tfpvae.VAE` with Gaussian posterior and prior marginals.
+        x: Prepared images ``[n, *input_shape]``.
+        batch_size: Images per encoder call.
+
+    Returns:
+        ``[latent_dim]`` float64 array.
+
+    Raises:
+        ValueError: If q(z|x) or p(z) is not Gaussian in each dimension.
+    """
+    x = vae.check_images(x, "x")
+    prior = _gaussian_marginals(vae.prior)
+    if prior is None:
+        raise ValueError(
+            f"kl_per_dimension needs a Gaussian prior; this one is {type(vae.prior).__name__} "
+            "(a per-dimension KL of a mixture or VampPrior has no closed form)"
+        )
+    m, s = (np.asarray(t, np.float64) for t in prior)
+    total = np.zeros(vae.latent_dim)
+    for start in range(0, len(x), batch_size):
+        q = vae.posterior(tf.convert_to_tensor(x[start : start + batch_size], tf.float32))
+        marginals = _gaussian_marginals(q)
+        if marginals is None:
+            raise ValueError(
+                f"kl_per_dimension needs a Gaussian q(z|x) (posterior 'full' or 'diag'); "
+                f"this one is {type(q).__name__}"
+            )
+        mu, sigma = (np.asarray(t, np.float64) for t in marginals)  # [batch, d] each
+        kl = np.log(s / sigma) + (sigma**2 + (mu - m) ** 2) / (2.0 * s**2) - 0.5
+        total += kl.sum(axis=0)
+    return total / len(x)
+
+
+def latent_use(vae: Any, x: np.ndarray, threshold: float = 0.01) -> dict[str, Any]:
+    """Active units and KL per dimension on ``x``, as plain values for ``metrics.json``.
+
+    Returns:
+        ``active_units`` (the count), ``active_threshold``, ``unit_activity`` and
+        ``kl_per_dimension`` (lists, one number per dimension); ``kl_per_dimension``
+        is ``None`` for a model without Gaussian marginals, with the reason in
+        ``kl_per_dimension_note``.
+    """
+    units = active_units(vae, x, threshold)
+    out: dict[str, Any] = {
+        "active_units": units.count,
+        "active_threshold": units.threshold,
+        "unit_activity": [float(a) for a in units.activity],
+        "kl_per_dimension": None,
+    }
+    try:
+        out["kl_per_dimension"] = [float(v) for v in kl_per_dimension(vae, x)]
+    except ValueError as err:
+        out["kl_per_dimension_note"] = str(err)
+    return out
+
+
 def decode_points(model: Any, points: np.ndarray) -> np.ndarray:
     """Decodes 2-D points, padding any further latent dimensions with zeros."""
     latent_dim = model.latent_dim
@@ -134,10 +272,14 @@ def held_out_summary(model: Any, x: np.ndarray, k: int, seed: int = 0) -> dict[s
 
 
 __all__ = [
+    "ActiveUnits",
+    "active_units",
     "bound_curve",
     "decode_points",
     "held_out_summary",
+    "kl_per_dimension",
     "latent_gap_points",
+    "latent_use",
     "raw_tfp_kl_penalties",
     "sampled_kl_spread",
 ]

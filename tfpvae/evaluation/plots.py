@@ -111,17 +111,37 @@ def plot_reconstructions(vae, x: np.ndarray, n: int = 8) -> Figure:
 
 
 def latent_grid(
-    n: int, latent_dim: int, dims: tuple[int, int] = (0, 1), edge: float = 0.05
+    n: int,
+    latent_dim: int,
+    dims: tuple[int, int] = (0, 1),
+    edge: float | None = None,
+    codes: np.ndarray | None = None,
 ) -> np.ndarray:
-    """``n × n`` latent points through ``norm.ppf`` on a plane of two dimensions.
+    """``n × n`` latent points on a plane of two dimensions, ``[n * n, latent_dim]``.
 
-    Points are equally spaced in prior probability (from ``edge`` to ``1 - edge``),
-    other dimensions are held at the prior mean, 0. Returns ``[n * n, latent_dim]``.
+    Without ``codes``: points equally spaced in prior probability through
+    ``norm.ppf`` (from ``edge`` = 0.05 to ``1 - edge``), the other dimensions at
+    the prior mean, 0. With ``codes`` (``[N, latent_dim]``, e.g. the encoded
+    training images): equally spaced between each dimension's ``edge`` = 0.01 and
+    ``1 - edge`` quantiles of the codes, the other dimensions at the codes'
+    median, so the grid covers where the codes are, however far from N(0, I).
     """
-    quantiles = norm.ppf(np.linspace(edge, 1.0 - edge, n))
-    grid = np.zeros((n, n, latent_dim), np.float32)
-    grid[..., dims[0]] = quantiles[None, :]
-    grid[..., dims[1]] = quantiles[::-1, None]  # top row = largest value
+    if codes is None:
+        edge = 0.05 if edge is None else edge
+        values = [norm.ppf(np.linspace(edge, 1.0 - edge, n))] * 2
+        centre = np.zeros(latent_dim, np.float32)
+    else:
+        codes = np.asarray(codes, np.float32)
+        if codes.ndim != 2 or codes.shape[1] != latent_dim or len(codes) < 2:
+            raise ValueError(
+                f"codes must be [N >= 2, {latent_dim}] latent codes, got shape {codes.shape}"
+            )
+        edge = 0.01 if edge is None else edge
+        values = [np.linspace(*np.quantile(codes[:, d], [edge, 1.0 - edge]), n) for d in dims]
+        centre = np.median(codes, axis=0)
+    grid = np.broadcast_to(centre, (n, n, latent_dim)).astype(np.float32)
+    grid[..., dims[0]] = values[0][None, :]
+    grid[..., dims[1]] = values[1][::-1, None]  # top row = largest value
     return grid.reshape(n * n, latent_dim)
 
 
@@ -150,13 +170,18 @@ def _label(value: float) -> str:
     return f"{round(float(value), 2) + 0.0:.2f}"
 
 
-def plot_manifold(model, n: int = 15, dims: tuple[int, int] = (0, 1)) -> Figure:
+def plot_manifold(
+    model, n: int = 15, dims: tuple[int, int] = (0, 1), codes: np.ndarray | None = None
+) -> Figure:
     """The decoded latent manifold on a grid; for latent_dim > 2, a plane through ``dims``.
 
-    The axes are labelled with the latent values (``norm.ppf`` quantiles) at a few tiles.
+    With ``codes`` (e.g. ``model.encode(x_train)``) the grid spans the range the
+    codes occupy (:func:`latent_grid`); without, ``norm.ppf`` quantiles of the
+    prior, which miss the clusters a trained encoder puts further out. The axes
+    are labelled with the latent values at a few tiles.
     """
     latent_dim = model.latent_dim
-    grid = latent_grid(n, latent_dim, dims)
+    grid = latent_grid(n, latent_dim, dims, codes=None if codes is None else _np(codes))
     images = _np(model.decode(grid))
     pad = 1
     fig, ax = plt.subplots(figsize=(0.5 * n + 1.0, 0.5 * n + 1.0))
@@ -170,7 +195,8 @@ def plot_manifold(model, n: int = 15, dims: tuple[int, int] = (0, 1)) -> Figure:
     ax.set_yticklabels([_label(v) for v in values[ticks, 0, dims[1]]])
     ax.set_xlabel(f"$z_{dims[0] + 1}$")
     ax.set_ylabel(f"$z_{dims[1] + 1}$")
-    ax.set_title(f"Decoded means on $z_{dims[0] + 1}$ × $z_{dims[1] + 1}$ (norm.ppf grid)")
+    where = "norm.ppf grid" if codes is None else "over the codes' 1–99 % range"
+    ax.set_title(f"Decoded means on $z_{dims[0] + 1}$ × $z_{dims[1] + 1}$ ({where})")
     return fig
 
 
@@ -225,6 +251,19 @@ def interpolate(model, x_a: np.ndarray, x_b: np.ndarray, steps: int = 10) -> np.
     z = _np(model.encode(np.stack([x_a, x_b])))
     t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
     return _np(model.decode((1.0 - t) * z[0] + t * z[1]))
+
+
+def contrasting_pair(y: np.ndarray) -> tuple[int, int]:
+    """Indices of two images of different classes: the first, and the first of another class.
+
+    Raises:
+        ValueError: If every label is the same.
+    """
+    y = np.asarray(y)
+    other = np.flatnonzero(y != y[0]) if len(y) else np.array([])
+    if not len(other):
+        raise ValueError("contrasting_pair needs labels of at least two classes")
+    return 0, int(other[0])
 
 
 def plot_interpolation(model, x_a: np.ndarray, x_b: np.ndarray, steps: int = 10) -> Figure:
@@ -420,5 +459,116 @@ def plot_beta_sweep(sweep: Mapping[float, Mapping[str, float]]) -> Figure:
     ax_bounds.set_xlabel("β used in training")
     ax_bounds.set_ylabel("held-out bound (nats per image)")
     ax_bounds.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def traversal_codes(
+    codes: np.ndarray, dims: Sequence[int], steps: int = 9, index: int = 0, edge: float = 0.02
+) -> np.ndarray:
+    """Codes that sweep each of ``dims`` through the range the codes occupy.
+
+    Row r starts from ``codes[index]`` (one image's posterior mean) and replaces
+    dimension ``dims[r]`` by ``steps`` values equally spaced between that
+    dimension's ``edge`` and ``1 - edge`` quantiles over all ``codes``.
+
+    Returns:
+        ``[len(dims), steps, latent_dim]`` float32.
+    """
+    codes = np.asarray(codes, np.float32)
+    out = np.repeat(codes[index][None, None], len(dims), axis=0).repeat(steps, axis=1)
+    for row, dim in enumerate(dims):
+        low, high = np.quantile(codes[:, dim], [edge, 1.0 - edge])
+        out[row, :, dim] = np.linspace(low, high, steps)
+    return out
+
+
+def traverse(
+    model, x: np.ndarray, dims: Sequence[int] | None = None, steps: int = 9, index: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decoded means along each latent dimension (see :func:`traversal_codes`).
+
+    Returns:
+        ``(codes [len(dims), steps, latent_dim], images [len(dims), steps, *image_shape])``.
+    """
+    latent_dim = model.latent_dim
+    dims = list(range(latent_dim)) if dims is None else [int(d) for d in dims]
+    bad = [d for d in dims if not 0 <= d < latent_dim]
+    if bad or not dims:
+        raise ValueError(f"dims must be latent dimensions in 0..{latent_dim - 1}, got {dims}")
+    if len(x) < 2:
+        raise ValueError("plot_traversal needs at least 2 images: the range comes from their codes")
+    codes = traversal_codes(_np(model.encode(x)), dims, steps, index)
+    flat = _np(model.decode(codes.reshape(-1, latent_dim)))
+    return codes, flat.reshape(len(dims), steps, *flat.shape[1:])
+
+
+def plot_traversal(
+    vae, x: np.ndarray, dims: Sequence[int] | None = None, steps: int = 9, index: int = 0
+) -> Figure:
+    """One row per latent dimension, swept through its posterior range around one image.
+
+    Each row holds ``x[index]``'s posterior mean with one dimension replaced by
+    values from that dimension's 2 % to its 98 % quantile over the codes of ``x``,
+    decoded to the likelihood's mean; the other dimensions stay where the image
+    put them. A row that does not change is a dimension the decoder ignores.
+    One-dimensional data is drawn as a strip of pixels.
+
+    Args:
+        vae: The model (``encode``/``decode``).
+        x: Prepared images whose codes set the ranges, e.g. a test split.
+        dims: The dimensions to sweep (default: all).
+        steps: Images per row.
+        index: The image the sweeps start from.
+    """
+    codes, images = traverse(vae, x, dims, steps, index)
+    dims = list(range(vae.latent_dim)) if dims is None else [int(d) for d in dims]
+    fig, axes = _grid(len(dims), steps, 1.0)
+    for r, dim in enumerate(dims):
+        for c in range(steps):
+            image = images[r, c] if images.ndim > 3 else images[r, c][None]  # 1-D: a strip
+            _show(axes[r, c], image, f"{codes[r, c, dim]:.2f}")
+        axes[r, 0].text(
+            -0.15,
+            0.5,
+            f"$z_{{{dim + 1}}}$",
+            transform=axes[r, 0].transAxes,
+            ha="right",
+            va="center",
+        )
+    fig.suptitle("Latent traversal: one dimension at a time, 2–98 % of the codes")
+    fig.tight_layout()
+    return fig
+
+
+def plot_kl_per_dimension(
+    kl: np.ndarray, active: np.ndarray | None = None, threshold: float = 0.01
+) -> Figure:
+    """A bar per latent dimension: its mean KL (nats), active units dark, collapsed pale.
+
+    Args:
+        kl: ``[latent_dim]`` from :func:`tfpvae.evaluation.diagnostics.kl_per_dimension`.
+        active: ``[latent_dim]`` bool from ``active_units(...).active``; ``None``: no marks.
+        threshold: The activity threshold, for the legend.
+    """
+    kl = np.asarray(kl, float)
+    dims = np.arange(1, len(kl) + 1)
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.45 * len(kl) + 2.0), 3.2))
+    colours = sns.color_palette(PALETTE, 2)
+    if active is None:
+        ax.bar(dims, kl, color=colours[0])
+    else:
+        active = np.asarray(active, bool)
+        for mask, colour, label in (
+            (active, colours[0], f"active (Cov > {threshold:g})"),
+            (~active, "lightgrey", "inactive"),
+        ):
+            if mask.any():
+                ax.bar(dims[mask], kl[mask], color=colour, label=label)
+        ax.legend(fontsize=8)
+        ax.set_title(f"{int(active.sum())} of {len(kl)} units active", fontsize=10)
+    ax.set_xticks(dims)
+    ax.set_xlabel("latent dimension")
+    ax.set_ylabel("mean KL(q(z_u|x) ‖ p(z_u)), nats")
     fig.tight_layout()
     return fig

@@ -23,6 +23,7 @@ from typing import Any
 
 from tfpvae.interfaces import names
 from tfpvae.interfaces.quiet import quiet_tensorflow
+from tfpvae.interfaces.reports import latent_and_outlier_lines
 
 EXIT_USAGE = 2
 
@@ -240,6 +241,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("run_dir", type=Path, help="directory written by tfpvae train")
     ev.add_argument("--k", type=int, default=1000, help="importance samples (default: 1000)")
     ev.add_argument("--seed", type=int, default=0, help="seed for the draws (default: 0)")
+    ev.add_argument(
+        "--outliers",
+        choices=names.DATASETS,
+        metavar="OTHER_DATASET",
+        help="also score the test images of OTHER_DATASET as outliers and report each outlier "
+        "score's AUROC (from the run's data location, as the run's own dataset)",
+    )
     pl = subparsers.add_parser(
         "plot",
         parents=verbose,
@@ -342,7 +350,7 @@ def _format_metrics(metrics: dict[str, Any]) -> str:
                 f"  {metrics['bits_per_dim_8bit']:.4f} ± {metrics['bits_per_dim_8bit_se']:.4f}"
                 f"   ({metrics['bound']})"
             )
-    return "\n".join(lines)
+    return "\n".join(lines + latent_and_outlier_lines(metrics))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -376,6 +384,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from tfpvae.interfaces.reports import outlier_report_of_run
     from tfpvae.interfaces.run import load_run_data, settings_of, write_metrics
     from tfpvae.io.saving import load
 
@@ -384,7 +393,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     vae = load(args.run_dir)
     settings = dataclasses.replace(settings_of(args.run_dir), eval_k=args.k, seed=args.seed)
     data = load_run_data(settings, vae.config.likelihood)
-    print(_format_metrics(write_metrics(vae, data, settings, args.run_dir)))
+    extra = (
+        {"outliers": outlier_report_of_run(vae, data, settings, args.outliers)}
+        if args.outliers
+        else {}
+    )
+    print(_format_metrics(write_metrics(vae, data, settings, args.run_dir, extra=extra)))
     return 0
 
 

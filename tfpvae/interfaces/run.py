@@ -40,6 +40,7 @@ from tfpvae.components.likelihoods import get_likelihood
 from tfpvae.config import VAEConfig, _positive_int
 from tfpvae.evaluation import plots
 from tfpvae.evaluation.bounds import held_out_metrics
+from tfpvae.evaluation.diagnostics import latent_use
 from tfpvae.io.datasets import DATASETS, load_dataset, prepare
 from tfpvae.io.saving import (
     CONFIG_FILE,
@@ -454,12 +455,20 @@ def run_training(
     return vae, metrics
 
 
-def write_metrics(vae: VAE, data: RunData, settings: TrainSettings, out: Path) -> dict:
-    """Computes the held-out metrics on the test split and writes ``metrics.json``."""
+def write_metrics(
+    vae: VAE, data: RunData, settings: TrainSettings, out: Path, extra: dict | None = None
+) -> dict:
+    """Computes the held-out metrics on the test split and writes ``metrics.json``.
+
+    They include the latent use (:func:`~tfpvae.evaluation.diagnostics.latent_use`)
+    and whatever ``extra`` holds (e.g. ``outliers``).
+    """
     metrics: dict[str, Any] = held_out_metrics(
         vae, data.x_test, k=settings.eval_k, seed=settings.seed, pixels=data.pixels_test
     )
     metrics["dataset"] = settings.dataset
+    metrics.update(latent_use(vae, data.x_test))
+    metrics.update(extra or {})
     atomic_write_text(out / METRICS_FILE, json.dumps(metrics, indent=2, sort_keys=True))
     return metrics
 
@@ -479,11 +488,12 @@ def write_figures(vae: VAE, data: RunData, out: Path) -> list[Path]:
     fig_dir = Path(out) / FIGURES_DIR
     fig_dir.mkdir(exist_ok=True)
     x, y, names = data.x_test, data.y_test, data.class_names
+    a, b = plots.contrasting_pair(y)  # two images of different classes
     figures = {
         "examples": lambda: plots.plot_examples(x, y, names),
         "reconstructions": lambda: plots.plot_reconstructions(vae, x),
         "prior_samples": lambda: plots.plot_prior_samples(vae),
-        "interpolation": lambda: plots.plot_interpolation(vae, x[0], x[1]),
+        "interpolation": lambda: plots.plot_interpolation(vae, x[a], x[b]),
         "history": lambda: plots.plot_history(read_history(out)),
     }
     latent_kind = vae.parts.family.latent_kind
@@ -494,17 +504,26 @@ def write_figures(vae: VAE, data: RunData, out: Path) -> list[Path]:
         paths.append(fig_dir / f"{name}.png")
         fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
         plt.close(fig)
-    paths.append(plots.save_interpolation_gif(vae, x[0], x[1], fig_dir / "interpolation.gif"))
+    paths.append(plots.save_interpolation_gif(vae, x[a], x[b], fig_dir / "interpolation.gif"))
     return paths
 
 
 def _continuous_latent_figures(vae: VAE, data: RunData, out: Path) -> dict:
-    """Codes by class, the decoded manifold and the codes before/after training (d ≥ 2)."""
+    """A traversal, the KL per dimension; for d ≥ 2 codes by class, manifold, before/after."""
     x, y, names = data.x_test, data.y_test, data.class_names
-    figures = {}
+    use = latent_use(vae, x)
+    figures = {
+        "traversal": lambda: plots.plot_traversal(vae, x, dims=range(min(vae.latent_dim, 10)))
+    }
+    if use["kl_per_dimension"] is not None:
+        figures["kl_per_dimension"] = lambda: plots.plot_kl_per_dimension(
+            np.asarray(use["kl_per_dimension"]),
+            np.asarray(use["unit_activity"]) > use["active_threshold"],
+        )
     if vae.latent_dim >= 2:
         figures["latent"] = lambda: plots.plot_latent(vae, x, y, names)
-        figures["manifold"] = lambda: plots.plot_manifold(vae)
+        train_codes = vae.encode(data.x_train).numpy()  # the grid spans where the codes are
+        figures["manifold"] = lambda: plots.plot_manifold(vae, codes=train_codes)
         before = out / LATENT_BEFORE_FILE
         if before.is_file():
             z_before, z_after = np.load(before), vae.encode(x).numpy()
