@@ -6,8 +6,12 @@ PY := $(VENV)/bin/python
 WORKERS ?= 2
 # Where `make docs` (and the strict docs build of `make test`) write the HTML.
 SITE ?= site
+# The Keras cache with the Fashion-MNIST and MNIST samples, for `make figures`.
+KERAS_CACHE ?= ../shared/data/keras-cache
+# The figures of that run the README shows (docs/figures/NAME.png).
+README_FIGURES := latent_before_after reconstructions manifold history interpolation traversal
 
-.PHONY: demo test test-fast lint typecheck docs format bench clean
+.PHONY: demo figures test test-fast lint typecheck docs format bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +25,15 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/tfpvae train --dataset digits --likelihood beta --epochs 15 --batch-size 32 \
 		--seed 0 --out runs/demo --force
 	$(VENV)/bin/tfpvae evaluate runs/demo --k 100
+
+# The README's figures and numbers: 30 epochs on the Fashion-MNIST sample, then the held-out
+# bounds, the latent use and the outlier AUROCs against the MNIST sample (training's own copy
+# of the metrics goes to runs/figures.log), and the figures copied into docs/figures/.
+figures: $(VENV)/.installed
+	mkdir -p runs && $(VENV)/bin/tfpvae train --dataset fashion_mnist --cache-dir $(KERAS_CACHE) \
+		--likelihood beta --epochs 30 --seed 0 --k 100 --out runs/figures --force --quiet > runs/figures.log
+	$(VENV)/bin/tfpvae evaluate runs/figures --k 100 --outliers mnist
+	cp $(README_FIGURES:%=runs/figures/figures/%.png) docs/figures/
 
 # The full suite, as CI runs it: lint, type check, strict docs build, then every
 # test (doctests of tfpvae/ included, the wheel smoke test too).

@@ -16,7 +16,7 @@ from tfpvae.interfaces.cli import main
 
 FIGURES = {
     "examples", "reconstructions", "prior_samples", "interpolation", "history",
-    "latent", "manifold", "latent_before_after",
+    "latent", "manifold", "latent_before_after", "traversal", "kl_per_dimension",
 }  # fmt: skip
 
 

@@ -169,7 +169,10 @@ def test_manifold_over_the_codes_spans_their_range_not_the_priors() -> None:
 
 
 def test_contrasting_pair_picks_two_classes() -> None:
-    assert plots.contrasting_pair(np.array([3, 3, 5, 3])) == (0, 2)
+    y = np.array([3, 3, 5, 3, 7, 5])
+    assert plots.contrasting_pair(y) == (0, 2)
+    codes = np.array([[0.0], [9.0], [1.0], [0.0], [-4.0], [-9.0]])  # firsts: 0, 2 and 4
+    assert plots.contrasting_pair(y, codes) == (2, 4)  # 1 and -4: the farthest apart
     with pytest.raises(ValueError, match="two classes"):
         plots.contrasting_pair(np.array([1, 1, 1]))
 

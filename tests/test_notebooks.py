@@ -28,7 +28,7 @@ def test_every_notebook_is_executed() -> None:
 
 
 @pytest.mark.parametrize("name", EXECUTED)
-def test_committed_notebook_is_executed_small_and_shows_figures(name: str) -> None:
+def test_committed_notebook_is_executed_small_and_shows_two_figures(name: str) -> None:
     path = NOTEBOOK_DIR / name
     assert path.stat().st_size < MAX_BYTES
     book = nbformat.read(path, as_version=4)
@@ -36,7 +36,10 @@ def test_committed_notebook_is_executed_small_and_shows_figures(name: str) -> No
     assert all(c.get("execution_count") for c in code), "commit the notebook executed"
     outputs = [o for c in code for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
-    assert any("image/png" in o.get("data", {}) for o in outputs)
+    figures = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(figures) >= 2, (
+        f"{name} shows {len(figures)} figure(s); a tutorial shows at least two"
+    )
 
 
 @pytest.mark.slow(seconds=70)

@@ -44,6 +44,11 @@ _EXPORTS: dict[str, str] = {
     "ComparisonRow": "tfpvae.evaluation.comparison",
     "comparison_rows": "tfpvae.evaluation.comparison",
     "eight_bit_bound": "tfpvae.evaluation.bounds",
+    "active_units": "tfpvae.evaluation.diagnostics",
+    "kl_per_dimension": "tfpvae.evaluation.diagnostics",
+    "auroc": "tfpvae.evaluation.outliers",
+    "outlier_report": "tfpvae.evaluation.outliers",
+    "outlier_scores": "tfpvae.evaluation.outliers",
     "get_likelihood": "tfpvae.components.likelihoods",
     "POSTERIORS": "tfpvae.components.posteriors",
     "PlanarPosterior": "tfpvae.components.planar_radial",
@@ -113,6 +118,8 @@ if TYPE_CHECKING:
         iwae_bound,
     )
     from tfpvae.evaluation.comparison import ComparisonRow, comparison_rows
+    from tfpvae.evaluation.diagnostics import active_units, kl_per_dimension
+    from tfpvae.evaluation.outliers import auroc, outlier_report, outlier_scores
     from tfpvae.interfaces.run import TrainSettings, run_training
     from tfpvae.io.datasets import (
         DATASETS,
@@ -180,7 +187,9 @@ __all__ = [
     "TrainingFaultError",
     "VAEConfig",
     "__version__",
+    "active_units",
     "array_dataset",
+    "auroc",
     "bits_per_dim",
     "build_autoencoder",
     "build_decoder",
@@ -194,9 +203,12 @@ __all__ = [
     "get_likelihood",
     "held_out_metrics",
     "iwae_bound",
+    "kl_per_dimension",
     "load",
     "load_dataset",
     "monte_carlo_kl",
+    "outlier_report",
+    "outlier_scores",
     "png_directory_dataset",
     "prepare",
     "run_training",

@@ -137,7 +137,8 @@ def latent_grid(
                 f"codes must be [N >= 2, {latent_dim}] latent codes, got shape {codes.shape}"
             )
         edge = 0.01 if edge is None else edge
-        values = [np.linspace(*np.quantile(codes[:, d], [edge, 1.0 - edge]), n) for d in dims]
+        ends = [np.quantile(codes[:, d], [edge, 1.0 - edge]) for d in dims]
+        values = [np.linspace(float(low), float(high), n) for low, high in ends]
         centre = np.median(codes, axis=0)
     grid = np.broadcast_to(centre, (n, n, latent_dim)).astype(np.float32)
     grid[..., dims[0]] = values[0][None, :]
@@ -253,17 +254,27 @@ def interpolate(model, x_a: np.ndarray, x_b: np.ndarray, steps: int = 10) -> np.
     return _np(model.decode((1.0 - t) * z[0] + t * z[1]))
 
 
-def contrasting_pair(y: np.ndarray) -> tuple[int, int]:
-    """Indices of two images of different classes: the first, and the first of another class.
+def contrasting_pair(y: np.ndarray, codes: np.ndarray | None = None) -> tuple[int, int]:
+    """Indices of two images of different classes, for an interpolation.
+
+    Without ``codes``: the first image and the first of another class. With
+    ``codes`` (``[n, latent_dim]``, e.g. ``model.encode(x)``): of the first image
+    of each class, the two whose codes lie farthest apart, so that the path
+    between them crosses the latent space.
 
     Raises:
         ValueError: If every label is the same.
     """
     y = np.asarray(y)
-    other = np.flatnonzero(y != y[0]) if len(y) else np.array([])
-    if not len(other):
+    firsts = np.sort(np.unique(y, return_index=True)[1])  # the first image of each class
+    if len(firsts) < 2:
         raise ValueError("contrasting_pair needs labels of at least two classes")
-    return 0, int(other[0])
+    if codes is None:
+        return int(firsts[0]), int(firsts[1])
+    z = np.asarray(codes, np.float64)[firsts]
+    distance = ((z[:, None] - z[None]) ** 2).sum(-1)
+    i, j = np.unravel_index(np.argmax(distance), distance.shape)
+    return int(firsts[min(i, j)]), int(firsts[max(i, j)])
 
 
 def plot_interpolation(model, x_a: np.ndarray, x_b: np.ndarray, steps: int = 10) -> Figure:

@@ -46,6 +46,7 @@ class VariantComparison:
         baseline: The variant the differences are taken against.
         k: Importance samples of the bound.
         histories: Variant name → its Keras history.
+        models: Variant name → the trained model (e.g. for ``model.sample(n)``).
     """
 
     bounds: dict[str, np.ndarray]
@@ -53,6 +54,7 @@ class VariantComparison:
     baseline: str
     k: int
     histories: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    models: dict[str, Any] = field(default_factory=dict)
 
     def rows(self) -> list[dict[str, Any]]:
         """One dict per variant: mean bound, SE, paired difference to the baseline, its SE."""
@@ -145,7 +147,7 @@ def compare_variants(
     baseline = baseline or next(iter(variants))
     if baseline not in variants:
         raise ValueError(f"baseline {baseline!r} is not one of the variants {list(variants)}")
-    bounds, seconds, histories = {}, {}, {}
+    bounds, seconds, histories, models = {}, {}, {}, {}
     for name, options in variants.items():
         tfk.utils.set_random_seed(seed)
         vae = build_vae(input_shape=x_train.shape[1:], **{**common, **options})
@@ -156,7 +158,8 @@ def compare_variants(
         histories[name] = {key: [float(v) for v in values] for key, values in history.items()}
         seconds[name] = float(np.median(timer.seconds))
         bounds[name] = iwae_bound(vae, x_test, k=k, chunk_size=chunk_size, seed=seed)
-    return VariantComparison(bounds, seconds, baseline, k, histories)
+        models[name] = vae
+    return VariantComparison(bounds, seconds, baseline, k, histories, models)
 
 
 class _EpochTimer(tfk.callbacks.Callback):

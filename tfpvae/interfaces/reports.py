@@ -38,6 +38,7 @@ def outlier_report_of_run(vae: Any, data: Any, settings: Any, dataset: str) -> d
     from tfpvae.interfaces.run import load_run_data
 
     other = load_run_data(dataclasses.replace(settings, dataset=dataset), vae.config.likelihood)
+    assert data.pixels_test is not None and other.pixels_test is not None  # load_run_data's
     report = outlier_report(
         vae,
         (data.x_test, data.pixels_test),

@@ -488,7 +488,7 @@ def write_figures(vae: VAE, data: RunData, out: Path) -> list[Path]:
     fig_dir = Path(out) / FIGURES_DIR
     fig_dir.mkdir(exist_ok=True)
     x, y, names = data.x_test, data.y_test, data.class_names
-    a, b = plots.contrasting_pair(y)  # two images of different classes
+    a, b = plots.contrasting_pair(y, vae.encode(x).numpy())  # two classes, far apart
     figures = {
         "examples": lambda: plots.plot_examples(x, y, names),
         "reconstructions": lambda: plots.plot_reconstructions(vae, x),
