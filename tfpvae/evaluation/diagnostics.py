@@ -210,7 +210,7 @@ def kl_per_dimension(vae: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarr
         if marginals is None:
             raise ValueError(
                 f"kl_per_dimension needs a Gaussian q(z|x) (posterior 'full' or 'diag'); "
-                f"this one is {type(q).__name__}"
+                f"this one is {type(q).__name__.lstrip('_')}"
             )
         mu, sigma = (np.asarray(t, np.float64) for t in marginals)  # [batch, d] each
         kl = np.log(s / sigma) + (sigma**2 + (mu - m) ** 2) / (2.0 * s**2) - 0.5
