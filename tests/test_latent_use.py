@@ -195,3 +195,30 @@ def test_sample_decodes_draws_of_the_models_prior() -> None:
         np.testing.assert_allclose(draws.var(axis=0), means.var(axis=0) + 1.0, rtol=0.25)
         np.testing.assert_array_equal(means[:, 3], 0.0)  # the kernel ignores z_4 in pixel 4
         np.testing.assert_array_equal(draws, vae.sample(500, seed=3, mean=False).numpy())
+
+
+@pytest.mark.slow(seconds=12)
+def test_run_figures_interpolate_two_classes_over_the_codes_range(tmp_path, monkeypatch) -> None:
+    from tfpvae.interfaces import run
+
+    data = run.load_run_data(run.TrainSettings(limit=80), "beta")
+    vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(8,), latent_dim=2)
+    seen: dict = {}
+    draw_interpolation, draw_manifold = plots.plot_interpolation, plots.plot_manifold
+
+    def interpolation(model, x_a, x_b, *args, **kwargs):
+        seen["ends"] = (x_a, x_b)
+        return draw_interpolation(model, x_a, x_b, *args, **kwargs)
+
+    def manifold(model, *args, codes=None, **kwargs):
+        seen["codes"] = codes
+        return draw_manifold(model, *args, codes=codes, **kwargs)
+
+    monkeypatch.setattr(plots, "plot_interpolation", interpolation)
+    monkeypatch.setattr(plots, "plot_manifold", manifold)
+    names = {p.stem for p in run.write_figures(vae, data, tmp_path)}  # digits: y[0] = y[1] = 6
+    assert {"interpolation", "manifold", "traversal", "kl_per_dimension"} <= names
+    (a,) = np.flatnonzero((data.x_test == seen["ends"][0]).all(axis=(1, 2)))[:1]
+    (b,) = np.flatnonzero((data.x_test == seen["ends"][1]).all(axis=(1, 2)))[:1]
+    assert data.y_test[a] != data.y_test[b]
+    np.testing.assert_allclose(seen["codes"], np.asarray(vae.encode(data.x_train)), atol=1e-6)
