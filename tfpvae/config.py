@@ -26,7 +26,10 @@ class VAEConfig:
             uses ``"beta"``.
         latent_dim: Size of z. 2 lets the latent space be plotted directly. ``None``
             (the default) is 2, or what the posterior family fixes
-            (``categorical_dims × categories`` for ``"relaxed_categorical"``).
+            (``categorical_dims × categories`` for ``"relaxed_categorical"``). A pair
+            ``(z1, z2)``, bottom first, gives two stochastic layers,
+            q(z1|x) q(z2|z1) and p(z2) p(z1|z2) p(x|z1) (Burda et al., 2015; see
+            ``tfpvae.components.hierarchy``); the codes and figures are then z2's.
         hidden_units: Dense widths of the encoder; the decoder mirrors them. The
             course's encoder narrows 256 → 64.
         input_shape: Image shape, also the decoder's event shape. 28×28 for
@@ -64,10 +67,13 @@ class VAEConfig:
         categorical_dims: N, categorical variables of ``"relaxed_categorical"``.
         categories: K, classes of each of them.
         temperature: The initial Gumbel-softmax temperature τ of ``"relaxed_categorical"``.
+        top_hidden_units: Widths of the tanh layers of q(z2|z1) and p(z1|z2) when
+            ``latent_dim=(z1, z2)``; the IWAE paper uses two (of 100 and 50 units), two
+            small ones keep the step cheap.
     """
 
     likelihood: str = "beta"
-    latent_dim: int = None  # type: ignore[assignment]  # None: resolved in __post_init__
+    latent_dim: int | tuple[int, int] = None  # type: ignore[assignment]  # None: __post_init__
     hidden_units: tuple[int, ...] = (256, 64)
     input_shape: tuple[int, ...] = (28, 28)
     architecture: str = "mlp"
@@ -90,10 +96,14 @@ class VAEConfig:
     iwae_k: int = 5
     num_flows: int = 2
     flow_hidden_units: tuple[int, ...] = (64,)
+    top_hidden_units: tuple[int, ...] = (32, 32)
 
     def __post_init__(self) -> None:
         # JSON gives lists; store tuples so the config stays hashable and comparable.
-        for name in ("hidden_units", "input_shape", "conv_filters", "flow_hidden_units"):
+        for name in (
+            "hidden_units", "input_shape", "conv_filters", "flow_hidden_units",
+            "top_hidden_units", "latent_dim",
+        ):  # fmt: skip
             value = getattr(self, name)
             if isinstance(value, (list, tuple)):
                 object.__setattr__(self, name, tuple(value))
@@ -122,6 +132,7 @@ class VAEConfig:
         _positive_int("n_samples", self.n_samples)
         _positive_int("num_flows", self.num_flows)
         _int_tuple("flow_hidden_units", self.flow_hidden_units)
+        _int_tuple("top_hidden_units", self.top_hidden_units, allow_empty=True)
         if isinstance(self.iwae_k, bool) or not isinstance(self.iwae_k, int) or self.iwae_k < 1:
             raise ValueError(
                 f"iwae_k must be a positive integer (K importance samples; 1 is the ELBO), "
@@ -187,6 +198,9 @@ class VAEConfig:
                 f"posterior={self.posterior!r} does not have (its q is the exact categorical, "
                 "its draws relaxed); use objective='elbo'"
             )
+        if isinstance(self.latent_dim, tuple):
+            self._validate_two_layers()
+            return
         size = family.latent_size(self)
         _positive_int("latent_dim", self.latent_dim)
         if size is not None and self.latent_dim != size:
@@ -195,6 +209,36 @@ class VAEConfig:
                 f"{self.categorical_dims} × {self.categories} = {size} numbers, but "
                 f"latent_dim={self.latent_dim}; set latent_dim={size} or leave it out"
             )
+
+    def _validate_two_layers(self) -> None:
+        """``latent_dim=(z1, z2)``: two positive sizes, and what two stochastic layers allow."""
+        dims = self.latent_dim
+        if len(dims) != 2 or any(isinstance(d, bool) or not isinstance(d, int) for d in dims):
+            raise ValueError(
+                f"latent_dim must be a positive integer or a pair (z1, z2) of them (two "
+                f"stochastic layers, bottom first), got {dims!r}; e.g. latent_dim=(8, 4)"
+            )
+        if min(dims) < 1:
+            raise ValueError(
+                f"latent_dim=(z1, z2) needs two positive sizes, got {dims!r}; e.g. (8, 4)"
+            )
+        asks = [
+            (self.posterior not in TWO_LAYER_BOTTOMS, f"posterior={self.posterior!r}",
+             "q(z1|x) of two stochastic layers is a Gaussian: use posterior='full' or 'diag'"),
+            (self.prior != "standard_normal", f"prior={self.prior!r}",
+             "the top layer's prior p(z2) is N(0, I): use prior='standard_normal'"),
+            (self.use_exact_kl, "use_exact_kl=True",
+             "there is no closed-form KL to p(z2) p(z1|z2): use the sampled KL (no --exact-kl)"),
+        ]  # fmt: skip
+        for refused, what, fix in asks:
+            if refused:
+                raise ValueError(f"{what} does not work with latent_dim={dims!r}; {fix}")
+
+    @property
+    def latent_dims(self) -> tuple[int, ...]:
+        """The sizes of the stochastic layers, bottom first: ``(d,)`` or ``(z1, z2)``."""
+        dims = self.latent_dim
+        return tuple(dims) if isinstance(dims, tuple) else (int(dims),)
 
     @property
     def trunk_sizes(self) -> TrunkSizes:
@@ -229,6 +273,9 @@ class VAEConfig:
         """A validated copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 
+
+#: The posterior families q(z1|x) of two stochastic layers may be.
+TWO_LAYER_BOTTOMS = ("full", "diag")
 
 #: ``latent_dim`` when neither the user nor the posterior family sets it.
 DEFAULT_LATENT_DIM = 2

@@ -4,7 +4,9 @@ Image ``i`` of a data set gets the stateless seed ``(seed, 2 i + stream)``. For
 the Gaussian posteriors its draws are standard normal noise from that seed pushed
 through its posterior's own affine map; a family TFP can slice per image (the
 categorical) is sampled image by image; a flow conditioned on the encoder cannot
-be sliced and is drawn for the whole batch from the first key. The held-out
+be sliced and is drawn for the whole batch from the first key. A distribution
+with a ``per_image_sample(n, keys)`` method (two stochastic layers) draws itself.
+The held-out
 bounds (:mod:`tfpvae.evaluation.bounds`) and the SavedModel's ``elbo`` signature
 (:mod:`tfpvae.models.serving`) both draw this way.
 """
@@ -44,6 +46,9 @@ def per_image_draws(q: tfd.Distribution, n: int, keys: tf.Tensor) -> tf.Tensor:
         sliced: it is drawn for the whole batch from the first image's key
         (reproducible, but not independent of the batching).
     """
+    own = getattr(getattr(q, "tensor_distribution", q), "per_image_sample", None)
+    if own is not None:  # a distribution that draws itself per image (two stochastic layers)
+        return own(n, keys)
     event = list(q.event_shape)
     transform = noise_transform(q)
     if transform is None:  # any other family: one seeded draw per image where q slices

@@ -142,6 +142,9 @@ def _amortised_flow(layer: Any) -> Posterior:
 POSTERIORS.register("planar", _amortised_flow(PlanarPosterior))
 POSTERIORS.register("radial", _amortised_flow(RadialPosterior))
 
+#: Families of tfpvae's own posterior layers that no ``posterior`` name selects, by layer
+#: class (two stochastic layers, :mod:`tfpvae.components.hierarchy`, registers its own).
+LAYER_FAMILIES: dict[type, Posterior] = {}
 
 #: The family of a posterior layer tfpvae does not know: TFP's own ``sample`` and ``mean``.
 GENERIC_POSTERIOR = Posterior(layer=None, default_prior=standard_normal_prior, exact_kl=False)
@@ -153,5 +156,7 @@ def family_of(layer: Any) -> Posterior:
     Chosen by type, so a user's own ``DistributionLambda`` is drawn and summarised
     through TFP (``q.sample``, ``q.mean()``) and a tfpvae layer by its own family.
     """
-    found = None if layer is None else POSTERIORS.find(lambda entry: type(layer) is entry.layer)
-    return GENERIC_POSTERIOR if found is None else found
+    if layer is None:
+        return GENERIC_POSTERIOR
+    found = POSTERIORS.find(lambda entry: type(layer) is entry.layer)
+    return found or LAYER_FAMILIES.get(type(layer), GENERIC_POSTERIOR)

@@ -50,6 +50,7 @@ MODEL_OPTIONS = {
     "train_k": "iwae_k",
     "num_flows": "num_flows",
     "flow_hidden_units": "flow_hidden_units",
+    "top_hidden_units": "top_hidden_units",
 }
 TRAIN_OPTIONS = {
     "dataset": "dataset",
@@ -85,6 +86,14 @@ def _int_list(text: str) -> list[int]:
         ) from None
 
 
+def _latent_dim(text: str) -> int | list[int]:
+    """``8`` → 8; ``8,4`` → [8, 4] (two stochastic layers, bottom first)."""
+    sizes = _int_list(text)
+    if len(sizes) == 1 and "," not in text:
+        return sizes[0]
+    return sizes
+
+
 def _verbose_option() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument(
@@ -111,7 +120,11 @@ def _add_train_parser(subparsers, parents: list[argparse.ArgumentParser]) -> Non
         "--cache-dir", help="Keras cache holding datasets/ (default: $TFPVAE_KERAS_CACHE)"
     )
     p.add_argument("--likelihood", choices=names.LIKELIHOODS, help="decoder (default: beta)")
-    p.add_argument("--latent-dim", type=int, help="size of z (default: 2)")
+    p.add_argument(
+        "--latent-dim",
+        type=_latent_dim,
+        help="size of z (default: 2), or Z1,Z2 for two stochastic layers, bottom first (e.g. 8,4)",
+    )
     p.add_argument("--hidden-units", type=_int_list, help="Dense widths, e.g. 256,64")
     p.add_argument("--architecture", choices=names.ARCHITECTURES, help="default: mlp")
     p.add_argument("--posterior", choices=names.POSTERIORS, help="default: full (TriL)")
@@ -202,6 +215,11 @@ def _add_train_parser(subparsers, parents: list[argparse.ArgumentParser]) -> Non
     )
     p.add_argument(
         "--flow-hidden-units", type=_int_list, help="MADE widths of --posterior iaf, e.g. 64"
+    )
+    p.add_argument(
+        "--top-hidden-units",
+        type=_int_list,
+        help="tanh widths of q(z2|z1) and p(z1|z2) with --latent-dim Z1,Z2 (default: 32,32)",
     )
     p.add_argument("--out", type=Path, required=True, help="run directory to create")
     p.add_argument("--force", action="store_true", default=False, help="overwrite --out")
@@ -313,10 +331,11 @@ def resolve_train_options(args: argparse.Namespace):
     options = stored_options(args.out) if given.get("resume") else {}
     options.update(read_config_file(given.pop("config")) if "config" in given else {})
     options.update({k: v for k, v in given.items() if k in MODEL_OPTIONS or k in TRAIN_OPTIONS})
-    for name in ("hidden_units", "flow_hidden_units"):
+    for name in ("hidden_units", "flow_hidden_units", "top_hidden_units", "latent_dim"):
         if isinstance(options.get(name), str):
             try:
-                options[name] = _int_list(options[name])
+                parse = _latent_dim if name == "latent_dim" else _int_list
+                options[name] = parse(options[name])
             except argparse.ArgumentTypeError as err:
                 raise UsageError(f"{name}: {err}") from None
     if options.get("tensorboard") in ("", True):  # the flag without DIR, or `true` in a file

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tfpvae._backend import tfk
+from tfpvae.components.hierarchy import BottomLatent
 from tfpvae.components.likelihoods import get_likelihood
 from tfpvae.components.precision import PRECISIONS, to_float32
 from tfpvae.components.trunks import ARCHITECTURES
@@ -20,16 +21,18 @@ def build_decoder(config: VAEConfig | None = None, **overrides: Any) -> tfk.Mode
 
     Returns:
         A ``tf_keras.Model`` mapping ``[batch, latent_dim]`` to a
-        ``tfd.Independent`` distribution with event shape ``input_shape``.
+        ``tfd.Independent`` distribution with event shape ``input_shape``. With two
+        stochastic layers it takes ``z = (z1, z2)``, ``[batch, z1 + z2]``, and reads z1.
     """
     config = (config or VAEConfig()).replace(**overrides) if overrides else config or VAEConfig()
     likelihood = get_likelihood(config.likelihood)
     event_shape = config.input_shape
-    z = tfk.Input(shape=(config.latent_dim,), name="z")
+    z = tfk.Input(shape=(sum(config.latent_dims),), name="z")
+    bottom = z if len(config.latent_dims) == 1 else BottomLatent(config.latent_dims[0])(z)
     precision = PRECISIONS.get(config.precision)
     with precision.trunk_policy():
         params = ARCHITECTURES.get(config.architecture).decode(
-            z, config.trunk_sizes, likelihood.params_per_pixel(event_shape)
+            bottom, config.trunk_sizes, likelihood.params_per_pixel(event_shape)
         )
     if precision.policy != "float32":
         params = to_float32(params)  # the likelihood's parameters in float32

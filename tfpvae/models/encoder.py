@@ -15,6 +15,7 @@ from typing import Any
 
 from tfpvae._backend import tfd, tfk
 from tfpvae.components.kl import KL_ATTACHMENTS, KLTerm
+from tfpvae.components.hierarchy import posterior_family
 from tfpvae.components.likelihoods import get_likelihood
 from tfpvae.components.posteriors import POSTERIORS
 from tfpvae.components.precision import PRECISIONS
@@ -29,15 +30,22 @@ def resolve_prior(
     """The prior to use: a checked user prior, else ``config.prior`` from ``PRIORS``.
 
     The registered ``"standard_normal"`` is the posterior family's standard prior
-    (N(0, I) for the Gaussians); a learned prior is a new
-    :class:`~tfpvae.components.priors.LearnedPrior` layer.
+    (N(0, I) for the Gaussians; p(z2) p(z1|z2), a new
+    :class:`~tfpvae.components.hierarchy.TwoLayerPrior`, for two stochastic layers); a
+    learned prior is a new :class:`~tfpvae.components.priors.LearnedPrior` layer.
     """
-    posterior = POSTERIORS.get(config.posterior).specialise(config)
+    posterior = posterior_family(config)
     registered = PRIORS.get(config.prior)
     if prior is None:
         if registered.make is not None:  # a learned prior
             return registered.make(config.latent_dim, config.prior_components, config.input_shape)
-        return posterior.default_prior(config.latent_dim)
+        return posterior.default_prior(config.latent_dims[0])
+    if len(config.latent_dims) > 1:
+        raise ValueError(
+            f"a model with two stochastic layers (latent_dim={config.latent_dim!r}) has its own "
+            f"prior p(z2) p(z1|z2), so prior={type(prior).__name__} cannot be used; leave "
+            "prior out"
+        )
     if registered.learned:
         raise ValueError(
             f"both prior={type(prior).__name__} and config prior={config.prior!r} were given; "
@@ -85,7 +93,8 @@ def build_encoder(
     """
     config = (config or VAEConfig()).replace(**overrides) if overrides else config or VAEConfig()
     kl_term = kl_term or make_kl_term(config, prior)
-    posterior = POSTERIORS.get(config.posterior).specialise(config)
+    posterior = posterior_family(config)
+    bottom_dim = config.latent_dims[0]  # latent_dim; z1's size for two stochastic layers
     attachment = KL_ATTACHMENTS.get(config.kl)(kl_term)
 
     inputs = tfk.Input(shape=config.input_shape, name="image")
@@ -97,17 +106,17 @@ def build_encoder(
         features = ARCHITECTURES.get(config.architecture).encode(scaled, config.trunk_sizes)
     options = posterior.options(config)
     params = tfk.layers.Dense(
-        posterior.params_size(config.latent_dim, **options),
+        posterior.params_size(bottom_dim, **options),
         dtype="float32",
         name="posterior_params",
     )(features)
     if kl_term.prior_layer is not None:  # before the KL layer first asks for the prior
         params_model = tfk.Model(inputs, params, name="posterior_params_model")
         kl_term.prior_layer.bind_posterior(
-            lambda images: posterior.from_params(params_model(images), config.latent_dim)
+            lambda images: posterior.from_params(params_model(images), bottom_dim)
         )
     approx_posterior = posterior.make_layer(
-        config.latent_dim, name="approx_posterior", **options, **attachment.posterior_kwargs
+        bottom_dim, name="approx_posterior", **options, **attachment.posterior_kwargs
     )(params)
     if attachment.after_posterior is not None:
         approx_posterior = attachment.after_posterior(approx_posterior)

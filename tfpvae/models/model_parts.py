@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tfpvae._backend import tf, tfd
+from tfpvae.components.hierarchy import stacked
 from tfpvae.components.kl import KLEstimator, has_closed_form_kl
 from tfpvae.components.parts import (
     PriorSource,
@@ -103,6 +104,7 @@ def resolve_parts(
             "(use_exact_kl=False) or a prior of the posterior's family"
         )
 
+    latent_dims = _latent_dims(q, prior_now, latent_dim)
     p = likelihood_net.distribution(tf.zeros([1, latent_dim]), training=False)
     if not isinstance(p, tfd.Distribution):
         raise ValueError(
@@ -126,5 +128,25 @@ def resolve_parts(
         latent_dim=latent_dim,
         noise=noise,
         fast_path=fast_path,
+        latent_dims=latent_dims,
     )
     return Resolved(parts, image_shape)
+
+
+def _latent_dims(q: tfd.Distribution, prior: tfd.Distribution, latent_dim: int) -> tuple[int, ...]:
+    """``(latent_dim,)``, or ``(z1, z2)`` when q and p are both two stochastic layers.
+
+    Raises:
+        ValueError: When only one of them is, or their sizes differ.
+    """
+    chains = stacked(q), stacked(prior)
+    if chains[0] is None and chains[1] is None:
+        return (latent_dim,)
+    if chains[0] is None or chains[1] is None or chains[0].sizes != chains[1].sizes:
+        sizes = [None if c is None else c.sizes for c in chains]
+        raise ValueError(
+            f"two stochastic layers need a two-layer posterior and prior of the same sizes "
+            f"(TwoLayerPosterior and TwoLayerPrior), got sizes {sizes[0]} and {sizes[1]}; "
+            "build both with the same latent_dims=(z1, z2)"
+        )
+    return chains[0].sizes

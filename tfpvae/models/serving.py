@@ -17,6 +17,12 @@ serves the model in a process that has never imported tfpvae, TFP or tf_keras:
     ``n``: int32 scalar; ``seed``: int32 ``[2]`` (a stateless seed: the same seed
     gives the same images). Returns ``z`` ``[n, d]`` drawn from the prior and
     ``images`` ``[n, *input_shape]``, the likelihood means at those ``z``.
+
+With two stochastic layers (``latent_dim=(z1, z2)``) d is z2's size: ``encode``
+returns the top layer's code E[z2 | z1 = E[z1 | x]] (no ``stddev`` or
+``scale_tril``), ``decode`` takes a top-layer code (decoded at z1 = E[z1 | z2]),
+and ``sample`` returns the z2 of each draw (z2, z1) ~ p(z2) p(z1|z2), its images
+the likelihood means at the drawn z1.
 ``elbo(images, seed)``
     ``images`` as for ``encode``; ``seed``: int32 ``[2]``. Returns per-image
     ``elbo``, ``rate`` and ``distortion`` ``[batch]`` in nats, from one draw
@@ -96,7 +102,7 @@ def serving_functions(vae: VAE) -> dict[str, tf.types.experimental.GenericFuncti
         model in-process; passed as ``signatures`` they become the SavedModel's.
     """
     parts = vae.parts
-    latent_dim = vae.latent_dim
+    latent_dim = vae.latent_dim  # a code's size (the top layer's with two layers)
     image_spec = tf.TensorSpec([None, *vae.image_shape], tf.float32, name="images")
     seed_spec = tf.TensorSpec([2], tf.int32, name="seed")
 
@@ -119,12 +125,12 @@ def serving_functions(vae: VAE) -> dict[str, tf.types.experimental.GenericFuncti
 
     @tf.function(input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="z")])
     def decode(z: tf.Tensor) -> dict[str, tf.Tensor]:
-        return {"mean": likelihood_of(z).mean()}
+        return {"mean": likelihood_of(parts.full_latent(z)).mean()}
 
     @tf.function(input_signature=[tf.TensorSpec([], tf.int32, name="n"), seed_spec])
     def sample(n: tf.Tensor, seed: tf.Tensor) -> dict[str, tf.Tensor]:
-        z = tf.reshape(vae.prior.sample(n, seed=seed), [n, latent_dim])
-        return {"z": z, "images": likelihood_of(z).mean()}
+        z = tf.reshape(vae.prior.sample(n, seed=seed), [n, parts.latent_dim])
+        return {"z": z[:, parts.latent_dim - latent_dim :], "images": likelihood_of(z).mean()}
 
     @tf.function(input_signature=[image_spec, seed_spec])
     def elbo(images: tf.Tensor, seed: tf.Tensor) -> dict[str, tf.Tensor]:

@@ -88,7 +88,9 @@ class VAE(KerasModelIO, steps.KerasSteps, tfk.Model):
             self.prior_variables = fixed  # tracked: a distribution's own variables train too
         self.kl_weight = resolved.parts.kl_weight
         self.image_shape: tuple[int, ...] = resolved.image_shape
-        self.latent_dim: int = resolved.parts.latent_dim
+        # The code's size (the top layer's with two stochastic layers, see `encode`).
+        self.latent_dim: int = resolved.parts.code_size
+        self.latent_dims: tuple[int, ...] = resolved.parts.latent_dims
         self.settings = dict(
             objective=objective, use_exact_kl=use_exact_kl, n_samples=int(n_samples),
             iwae_k=int(iwae_k), fast_path=bool(fast_path), precision=precision,
@@ -133,12 +135,20 @@ class VAE(KerasModelIO, steps.KerasSteps, tfk.Model):
         return self.parts.posterior(x, training=training)
 
     def encode(self, x: tf.Tensor) -> tf.Tensor:
-        """Latent codes ``[batch, latent_dim]``: E[z | x] (a flow: its base mean pushed through)."""
+        """Latent codes ``[batch, latent_dim]``: E[z | x] (a flow: its base mean pushed through).
+
+        With two stochastic layers the code is the top layer's, E[z2 | z1 = E[z1 | x]],
+        and ``latent_dim`` is z2's size (``latent_dims`` holds both).
+        """
         return self.parts.family.point(self.posterior(x))
 
     def decode(self, z: tf.Tensor) -> tf.Tensor:
-        """Images: the likelihood's mean E[x | z], ``[batch, *image_shape]``."""
-        return self.parts.decode(z, training=False).mean()
+        """Images: the likelihood's mean E[x | z], ``[batch, *image_shape]``.
+
+        With two stochastic layers ``z`` is a code of the top layer ``[batch, z2]``
+        (decoded at z1 = E[z1 | z2]) or a whole ``(z1, z2)`` ``[batch, z1 + z2]``.
+        """
+        return self.parts.decode(self.parts.full_latent(z), training=False).mean()
 
     def sample(self, n: int, seed: int | None = None, mean: bool = True) -> tf.Tensor:
         """``n`` images from the model: z ~ p(z), then E[x | z] (or, with ``mean=False``, a draw).
@@ -153,7 +163,7 @@ class VAE(KerasModelIO, steps.KerasSteps, tfk.Model):
         else:
             stateless = tf.constant([int(seed), 0], tf.int32)
         z_seed, x_seed = tf.unstack(tf.random.experimental.stateless_split(stateless, 2))
-        z = tf.reshape(self.prior.sample(int(n), seed=z_seed), [int(n), self.latent_dim])
+        z = tf.reshape(self.prior.sample(int(n), seed=z_seed), [int(n), self.parts.latent_dim])
         p = self.parts.decode(z, training=False)
         return p.mean() if mean else p.sample(seed=x_seed)
 

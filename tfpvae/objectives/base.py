@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from tfpvae._backend import tf, tfd
+from tfpvae.components.hierarchy import stacked
 from tfpvae.components.kl import KLEstimator
 from tfpvae.components.likelihoods import Likelihood
 from tfpvae.components.parts import Network, PriorSource
@@ -57,9 +58,11 @@ class Parts:
         kl_weight: β, a variable.
         family: The posterior family (draws and codes), chosen by the layer's type.
         likelihood: The registered likelihood of the decoder's layer, or ``None``.
-        latent_dim: Size of z.
+        latent_dim: Size of z (of the whole ``(z1, z2)`` for two stochastic layers).
         noise: The model's checkpointed generator, for draws when none are given.
         fast_path: Whether the fused objectives may be used where they apply.
+        latent_dims: The stochastic layers' sizes, bottom first: ``(latent_dim,)``, or
+            ``(z1, z2)`` (:mod:`tfpvae.components.hierarchy`); empty means one layer.
     """
 
     encoder: Network
@@ -72,6 +75,27 @@ class Parts:
     latent_dim: int
     noise: tf.random.Generator
     fast_path: bool = True
+    latent_dims: tuple[int, ...] = ()
+
+    @property
+    def code_size(self) -> int:
+        """The size of a code (``VAE.encode``, ``VAE.decode``): the top layer's."""
+        return self.latent_dims[-1] if self.latent_dims else self.latent_dim
+
+    def full_latent(self, z: tf.Tensor) -> tf.Tensor:
+        """``z`` as the decoder takes it: a code ``[..., code_size]`` of the top layer is
+        completed top-down by the prior's means, ``(E[z1 | z2], z2)``; a whole z is kept."""
+        z = tf.convert_to_tensor(z, tf.float32)
+        width = z.shape[-1]
+        if width == self.latent_dim:
+            return z
+        chain = stacked(self.prior.distribution())
+        if chain is None or width != self.code_size:
+            raise ValueError(
+                f"z has {width} numbers; this model takes codes of {self.code_size}"
+                + (f" (its top layer) or a whole z of {self.latent_dim}" if chain else "")
+            )
+        return chain.complete(z)
 
     @property
     def temperature(self) -> tf.Variable | None:
