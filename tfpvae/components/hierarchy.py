@@ -264,6 +264,11 @@ class TwoLayerPosterior(tfpl.DistributionLambda):
             "top_hidden_units": list(self.top_hidden_units),
         }
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any], custom_objects: Any = None) -> TwoLayerPosterior:
+        """The layer :meth:`get_config` describes (Keras's ``Lambda`` would look for a function)."""
+        return cls(**config)
+
     def _make_distribution(self, params: tf.Tensor) -> tfd.Distribution:
         d1, d2 = self.latent_dims
         first = self.bottom_layer.new(params, d1)
