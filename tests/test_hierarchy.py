@@ -44,7 +44,7 @@ def _numpy_gaussian(net: GaussianConditional, u: np.ndarray) -> tuple[np.ndarray
     for dense in net.hidden:
         kernel, bias = dense.get_weights()
         h = np.tanh(h @ kernel + bias)
-    kernel, bias = net.out.get_weights()
+    kernel = net.out.get_weights()[0]
     out = h @ kernel + bias
     return out[..., : net.size], numpy_softplus(out[..., net.size :]) + 1e-5
 
@@ -119,7 +119,7 @@ def _one_layer_limit(vae: tfpvae.VAE, one: tfpvae.VAE) -> None:
         a.set_weights(b.get_weights())
     unit = np.log(np.expm1(1.0 - 1e-5))  # softplus(raw) + 1e-5 = 1
     for net in (mine[-1].top, vae.prior_layer.bottom):
-        kernel, bias = net.out.get_weights()
+        kernel = net.out.get_weights()[0]
         net.out.set_weights([np.zeros_like(kernel), np.r_[np.zeros(net.size), [unit] * net.size]])
 
 
@@ -173,7 +173,10 @@ def test_codes_figures_and_samples_are_the_top_layers(x) -> None:
     assert vae.sample(6, seed=1).shape == (6, 8, 8)
     np.testing.assert_array_equal(vae.sample(3, seed=1), vae.sample(3, seed=1))
     labels = np.arange(40) % 10
-    for figure in (plots.plot_latent(vae, x[:40], labels, [str(i) for i in range(10)]), plots.plot_manifold(vae, n=4)):
+    for figure in (
+        plots.plot_latent(vae, x[:40], labels, [str(i) for i in range(10)]),
+        plots.plot_manifold(vae, n=4),
+    ):
         assert figure.axes
         matplotlib.pyplot.close(figure)
     with pytest.raises(ValueError, match="codes of 2"):

@@ -212,7 +212,7 @@ class VAEConfig:
 
     def _validate_two_layers(self) -> None:
         """``latent_dim=(z1, z2)``: two positive sizes, and what two stochastic layers allow."""
-        dims = self.latent_dim
+        dims = tuple(self.latent_dims)
         if len(dims) != 2 or any(isinstance(d, bool) or not isinstance(d, int) for d in dims):
             raise ValueError(
                 f"latent_dim must be a positive integer or a pair (z1, z2) of them (two "

@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from tfpvae._backend import tfd, tfk
-from tfpvae.components.kl import KL_ATTACHMENTS, KLTerm
 from tfpvae.components.hierarchy import posterior_family
+from tfpvae.components.kl import KL_ATTACHMENTS, KLTerm
 from tfpvae.components.likelihoods import get_likelihood
 from tfpvae.components.posteriors import POSTERIORS
 from tfpvae.components.precision import PRECISIONS
@@ -38,7 +38,8 @@ def resolve_prior(
     registered = PRIORS.get(config.prior)
     if prior is None:
         if registered.make is not None:  # a learned prior
-            return registered.make(config.latent_dim, config.prior_components, config.input_shape)
+            size = config.latent_dims[0]  # one layer: mixture and VampPrior refuse two
+            return registered.make(size, config.prior_components, config.input_shape)
         return posterior.default_prior(config.latent_dims[0])
     if len(config.latent_dims) > 1:
         raise ValueError(
@@ -51,9 +52,9 @@ def resolve_prior(
             f"both prior={type(prior).__name__} and config prior={config.prior!r} were given; "
             "pass a distribution or a registered prior name, not both"
         )
-    prior = check_prior(prior, config.latent_dim)
+    prior = check_prior(prior, config.latent_dims[0])
     if config.use_exact_kl or posterior.exact_rate:
-        posterior.check_exact_kl(config.latent_dim, prior)
+        posterior.check_exact_kl(config.latent_dims[0], prior)
     return prior
 
 
