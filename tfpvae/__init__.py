@@ -53,6 +53,9 @@ _EXPORTS: dict[str, str] = {
     "POSTERIORS": "tfpvae.components.posteriors",
     "PlanarPosterior": "tfpvae.components.planar_radial",
     "RadialPosterior": "tfpvae.components.planar_radial",
+    "BottomLatent": "tfpvae.components.hierarchy",
+    "TwoLayerPosterior": "tfpvae.components.hierarchy",
+    "TwoLayerPrior": "tfpvae.components.hierarchy",
     "PRECISIONS": "tfpvae.components.precision",
     "standard_normal_prior": "tfpvae.components.priors",
     "PRIORS": "tfpvae.components.priors",
@@ -102,6 +105,7 @@ _EXPORTS: dict[str, str] = {
 if TYPE_CHECKING:
     from tfpvae._backend import tfd, tfk, tfpl
     from tfpvae.components.dataspace import DataSpace
+    from tfpvae.components.hierarchy import BottomLatent, TwoLayerPosterior, TwoLayerPrior
     from tfpvae.components.kl import KL_ATTACHMENTS, KLEstimator, KLTerm, monte_carlo_kl
     from tfpvae.components.likelihoods import LIKELIHOODS, Likelihood, get_likelihood
     from tfpvae.components.planar_radial import PlanarPosterior, RadialPosterior
@@ -163,6 +167,7 @@ __all__ = [
     "STRATEGIES",
     "VAE",
     "Autoencoder",
+    "BottomLatent",
     "Checkpoints",
     "ComparisonRow",
     "DataSpace",
@@ -185,6 +190,8 @@ __all__ = [
     "TrainSettings",
     "TrainingFault",
     "TrainingFaultError",
+    "TwoLayerPosterior",
+    "TwoLayerPrior",
     "VAEConfig",
     "__version__",
     "active_units",
