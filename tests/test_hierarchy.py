@@ -44,7 +44,7 @@ def _numpy_gaussian(net: GaussianConditional, u: np.ndarray) -> tuple[np.ndarray
     for dense in net.hidden:
         kernel, bias = dense.get_weights()
         h = np.tanh(h @ kernel + bias)
-    kernel = net.out.get_weights()[0]
+    kernel, bias = net.out.get_weights()
     out = h @ kernel + bias
     return out[..., : net.size], numpy_softplus(out[..., net.size :]) + 1e-5
 
