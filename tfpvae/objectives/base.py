@@ -85,7 +85,7 @@ class Parts:
     def full_latent(self, z: tf.Tensor) -> tf.Tensor:
         """``z`` as the decoder takes it: a code ``[..., code_size]`` of the top layer is
         completed top-down by the prior's means, ``(E[z1 | z2], z2)``; a whole z is kept."""
-        z = tf.convert_to_tensor(z, tf.float32)
+        z = tf.cast(z, tf.float32)
         width = z.shape[-1]
         if width == self.latent_dim:
             return z
