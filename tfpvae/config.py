@@ -69,7 +69,7 @@ class VAEConfig:
         temperature: The initial Gumbel-softmax temperature τ of ``"relaxed_categorical"``.
         top_hidden_units: Widths of the tanh layers of q(z2|z1) and p(z1|z2) when
             ``latent_dim=(z1, z2)``; the IWAE paper uses two (of 100 and 50 units), two
-            small ones keep the step cheap.
+            small ones keep the step cheap; ``()`` makes both conditionals linear-Gaussian.
     """
 
     likelihood: str = "beta"
