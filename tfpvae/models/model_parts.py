@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from tfpvae._backend import tf, tfd
-from tfpvae.components.hierarchy import stacked
 from tfpvae.components.kl import KLEstimator, has_closed_form_kl
 from tfpvae.components.parts import (
     PriorSource,
@@ -23,6 +22,7 @@ from tfpvae.components.parts import (
 )
 from tfpvae.components.posteriors import family_of
 from tfpvae.components.priors import check_prior, standard_normal_prior
+from tfpvae.components.stacked import stacked
 from tfpvae.objectives import Parts
 
 

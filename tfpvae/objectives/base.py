@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from tfpvae._backend import tf, tfd
-from tfpvae.components.hierarchy import stacked
 from tfpvae.components.kl import KLEstimator
 from tfpvae.components.likelihoods import Likelihood
 from tfpvae.components.parts import Network, PriorSource
 from tfpvae.components.posteriors import Posterior
+from tfpvae.components.stacked import stacked
 from tfpvae.registry import Registry
 
 
