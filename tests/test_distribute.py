@@ -37,7 +37,7 @@ def test_mirrored_over_two_cpus_equals_one_device() -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)
     print(f"mirrored check: {time.monotonic() - started:.1f} s", json.dumps(report, indent=1))
-    epochs = ("epoch", "tfrecord_epoch", "mixture_prior_epoch")
+    epochs = ("epoch", "tfrecord_epoch", "mixture_prior_epoch", "conditional_epoch")
     for mode in [k for k in report if k not in epochs]:
         r = report[mode]
         # Per-example means of the 31-image batch split 16 + 15 across the replicas.
@@ -52,6 +52,9 @@ def test_mirrored_over_two_cpus_equals_one_device() -> None:
     # A learned prior's variables are mirrored like the rest, and train across replicas.
     mixture = report["mixture_prior_epoch"]
     assert np.isfinite(mixture["loss"]) and mixture["prior_changed"] and mixture["mirrored"]
+    # A conditional VAE's (images, labels) arrays stream to both replicas, labels beside images.
+    conditional = report["conditional_epoch"]
+    assert np.isfinite(conditional["loss"]) and conditional["changed"]
 
 
 def _free_port() -> int:

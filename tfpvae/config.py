@@ -70,6 +70,9 @@ class VAEConfig:
         top_hidden_units: Widths of the tanh layers of q(z2|z1) and p(z1|z2) when
             ``latent_dim=(z1, z2)``; the IWAE paper uses two (of 100 and 50 units), two
             small ones keep the step cheap; ``()`` makes both conditionals linear-Gaussian.
+        num_classes: C of a conditional VAE, q(z|x, y) and p(x|z, y) with the label's
+            one-hot concatenated to the encoder trunk's features and to z (see
+            ``tfpvae.components.conditioning``); ``None`` (the default) is unconditional.
     """
 
     likelihood: str = "beta"
@@ -97,6 +100,7 @@ class VAEConfig:
     num_flows: int = 2
     flow_hidden_units: tuple[int, ...] = (64,)
     top_hidden_units: tuple[int, ...] = (32, 32)
+    num_classes: int | None = None  # None: no label input (unconditional)
 
     def __post_init__(self) -> None:
         # JSON gives lists; store tuples so the config stays hashable and comparable.
@@ -159,6 +163,22 @@ class VAEConfig:
                 f"use_exact_kl=True but posterior={self.posterior!r} has no closed-form KL; "
                 "use use_exact_kl=False (the sampled KL) or a Gaussian posterior ('full', 'diag')"
             )
+        if self.num_classes is not None:
+            if (
+                isinstance(self.num_classes, bool)
+                or not isinstance(self.num_classes, int)
+                or (self.num_classes < 2)
+            ):
+                raise ValueError(
+                    f"num_classes must be an integer >= 2 (the classes of the label y), or None "
+                    f"for an unconditional VAE; got {self.num_classes!r}"
+                )
+            if PRIORS.get(self.prior).needs_gaussian_posterior:
+                raise ValueError(
+                    f"prior={self.prior!r} encodes pseudo-inputs without labels, which a "
+                    "conditional encoder q(z|x, y) needs; use prior='standard_normal' or "
+                    "'mixture' with num_classes"
+                )
         _finite_number("kl_weight", self.kl_weight, minimum=0.0, strict=False)
         _finite_number("learning_rate", self.learning_rate, minimum=0.0, strict=True)
 

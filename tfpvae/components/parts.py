@@ -21,6 +21,10 @@ r"""What a VAE reads off the encoder, decoder and prior it is handed, by their t
   ``distribution()``) or any layer or model that returns a distribution when
   called with a dummy argument (TFP's convention for ``distribution_b``).
 
+* **A label input.** A graph network with a second input of width C (``[images,
+  one_hot]``, ``[z, one_hot]``) is conditional (:mod:`tfpvae.components.conditioning`);
+  :meth:`Network.given` binds a batch's one-hot labels into it.
+
 Nothing here is looked up by a layer's name or a config string.
 """
 
@@ -33,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from tfpvae._backend import tf, tfd, tfk, tfpl
+from tfpvae.components.conditioning import BoundInputs, Conditioning, conditioning_of
 from tfpvae.components.kl import KLEstimator
 from tfpvae.components.likelihoods import LIKELIHOODS, Likelihood
 from tfpvae.components.priors import LearnedPrior
@@ -67,18 +72,36 @@ class Network:
         layer: Its distribution layer (a ``tfpl.DistributionLambda``), or ``None``
             when it is not a graph model ending in one.
         params: ``model.inputs → the distribution layer's input``, or ``None``.
+        conditioning: The label input of a conditional network (a second input
+            ``[batch, C]``, :mod:`tfpvae.components.conditioning`), else ``None``.
+        bound: Whether the labels are bound in (:meth:`given`): then ``model`` and
+            ``params`` take the first input alone.
     """
 
     model: Any
     layer: Any = None
     params: Any = None
+    conditioning: Conditioning | None = None
+    bound: bool = False
+
+    def given(self, one_hot: tf.Tensor) -> Network:
+        """This conditional network with the one-hot labels ``[batch, C]`` bound in."""
+        params = None if self.params is None else BoundInputs(self.params, one_hot)
+        return Network(
+            BoundInputs(self.model, one_hot), self.layer, params, self.conditioning, True
+        )
 
     def distribution(self, inputs: tf.Tensor, training: bool | None = None) -> tfd.Distribution:
         """The distribution the network gives for ``inputs``, without any KL layer.
 
         The distribution layer's own function of its parameters, so that neither a
         ``KLDivergenceAddLoss`` after it nor its activity regulariser runs.
+
+        Raises:
+            ValueError: For a conditional network whose labels are not bound in.
         """
+        if self.conditioning is not None and not self.bound:
+            raise ValueError(self.conditioning.missing())
         if self.params is None:
             return self.model(inputs, training=training)
         return self.layer._make_distribution_fn(self.params(inputs, training=training))
@@ -139,7 +162,7 @@ def inspect_encoder(encoder: Any) -> tuple[Network, KLAttachment | None]:
                 )
             kl = _kl_of(posterior_layer.activity_regularizer)
         params = tfk.Model(encoder.inputs, posterior_layer.input, name="posterior_params")
-        return Network(encoder, posterior_layer, params), kl
+        return Network(encoder, posterior_layer, params, conditioning_of(encoder, "encoder")), kl
     hidden = [
         layer
         for layer in encoder._flatten_layers(include_self=False)
@@ -165,7 +188,10 @@ def inspect_decoder(decoder: Any) -> Network:
     last = _graph_output_layer(decoder)
     if isinstance(last, tfpl.DistributionLambda):
         return Network(
-            decoder, last, tfk.Model(decoder.inputs, last.input, name="likelihood_params")
+            decoder,
+            last,
+            tfk.Model(decoder.inputs, last.input, name="likelihood_params"),
+            conditioning_of(decoder, "decoder"),
         )
     return Network(decoder)
 

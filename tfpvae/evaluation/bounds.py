@@ -13,6 +13,9 @@ noise pushed through the posterior's own affine map, so an image's numbers do
 not depend on the batch or chunk sizes, nor on the other images. A flow is drawn
 for the whole batch from its first image's key (reproducible, batch-dependent).
 
+A conditional VAE's bounds are on :math:`\log p(x|y)`; every function here takes
+its class ids as ``labels=`` (required for such a model, refused for any other).
+
 :func:`held_out_metrics` with ``pixels`` adds the number that is comparable
 across likelihoods: bits per dimension of the 8-bit images (see
 :mod:`tfpvae.evaluation.comparison`).
@@ -44,9 +47,8 @@ def bits_per_dim(nats: np.ndarray | float, n_dims: int) -> np.ndarray | float:
     return np.asarray(nats) / (n_dims * math.log(2.0))
 
 
-def _log_likelihood(vae: Any, x: tf.Tensor, z: tf.Tensor) -> tf.Tensor:
+def _log_likelihood(parts: Any, x: tf.Tensor, z: tf.Tensor) -> tf.Tensor:
     """log p(x | z) for z of shape [k, batch, latent]; returns [k, batch]."""
-    parts = vae.parts
     return log_likelihood(x, z, lambda flat: parts.decode(flat, training=False), parts.likelihood)
 
 
@@ -77,20 +79,34 @@ class ELBOTerms:
         return out
 
 
-def _checked(vae: Any, x: np.ndarray) -> np.ndarray:
-    """Validates ``x`` against the model's image shape and likelihood."""
-    return vae.check_images(x, "x")
+def _checked(vae: Any, x: np.ndarray, labels: Any = None) -> tuple[np.ndarray, Any]:
+    """Validates ``x`` against the model's image shape and likelihood, and its labels.
+
+    Raises:
+        ValueError: For a conditional VAE without labels (or one label per image),
+            labels out of range, or labels for an unconditional VAE.
+    """
+    x = vae.check_images(x, "x")
+    return x, vae.checked_labels(labels, len(x))
 
 
-def _batches(x: np.ndarray, batch_size: int):
+def _batches(vae: Any, x: np.ndarray, labels: Any, batch_size: int):
+    """``(start, images, parts)`` per batch, the parts with the batch's labels bound in."""
     for start in range(0, len(x), batch_size):
-        yield start, tf.convert_to_tensor(x[start : start + batch_size], tf.float32)
+        batch = None if labels is None else labels[start : start + batch_size]
+        xb = tf.convert_to_tensor(x[start : start + batch_size], tf.float32)
+        yield start, xb, vae.parts.given(batch)
 
 
 def elbo(
-    vae: Any, x: np.ndarray, n_samples: int = 1, batch_size: int = 256, seed: int = 0
+    vae: Any,
+    x: np.ndarray,
+    n_samples: int = 1,
+    batch_size: int = 256,
+    seed: int = 0,
+    labels: Any = None,
 ) -> ELBOTerms:
-    """The ELBO of each image and its rate and distortion.
+    r"""The ELBO of each image and its rate and distortion.
 
     Args:
         vae: A :class:`~tfpvae.VAE`, built by ``build_vae`` or from a user's networks.
@@ -98,19 +114,21 @@ def elbo(
         n_samples: z draws per image for the distortion.
         batch_size: Images per batch.
         seed: Seed for the draws.
+        labels: A conditional VAE's class ids ``[n]`` (required there): the bound
+            of :math:`\log p(x|y)` with q(z|x, y) and p(x|z, y).
 
     Returns:
         :class:`ELBOTerms` of per-image arrays.
     """
     if n_samples < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
-    x = _checked(vae, x)
+    x, labels = _checked(vae, x, labels)
     rates, distortions = [], []
-    for start, xb in _batches(x, batch_size):
-        q = vae.posterior(xb)
+    for start, xb, parts in _batches(vae, x, labels, batch_size):
+        q = parts.posterior(xb, training=False)
         keys = _image_keys(seed, start, int(xb.shape[0]), stream=0)
         z = _per_image_draws(q, n_samples, keys)  # [S, batch, latent]
-        distortions.append(-tf.reduce_mean(_log_likelihood(vae, xb, z), axis=0).numpy())
+        distortions.append(-tf.reduce_mean(_log_likelihood(parts, xb, z), axis=0).numpy())
         rates.append(rate_estimate(q, vae.prior, z).numpy())
     rate, distortion = np.concatenate(rates), np.concatenate(distortions)
     return ELBOTerms(-(rate + distortion), rate, distortion, int(np.prod(np.shape(x)[1:])))
@@ -123,6 +141,7 @@ def iwae_bound(
     batch_size: int = 100,
     chunk_size: int = 100,
     seed: int = 0,
+    labels: Any = None,
 ) -> np.ndarray:
     r"""The importance-weighted bound of Burda et al. (2015), per image, in nats.
 
@@ -144,22 +163,24 @@ def iwae_bound(
         batch_size: Images per batch.
         chunk_size: Importance samples per decoder call.
         seed: Seed for the draws.
+        labels: A conditional VAE's class ids ``[n]`` (required there): the bound on
+            :math:`\log p(x|y)`, with q(z|x, y) and p(x|z, y).
 
     Returns:
         ``[n]`` array of bounds.
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    x = _checked(vae, x)
+    x, labels = _checked(vae, x, labels)
     bounds = []
     prior = vae.prior
-    for start, xb in _batches(x, batch_size):
-        q = vae.posterior(xb)
+    for start, xb, parts in _batches(vae, x, labels, batch_size):
+        q = parts.posterior(xb, training=False)
         draws = _per_image_draws(q, k, _image_keys(seed, start, int(xb.shape[0]), stream=1))
         running = tf.fill([tf.shape(xb)[0]], tf.constant(-np.inf, tf.float32))  # log Σ w
         for chunk_start in range(0, k, chunk_size):
             z = draws[chunk_start : chunk_start + chunk_size]  # [size, batch, latent]
-            log_w = _log_likelihood(vae, xb, z) - log_ratio(q, prior, z)
+            log_w = _log_likelihood(parts, xb, z) - log_ratio(q, prior, z)
             running = tf.reduce_logsumexp(
                 tf.concat([running[None], log_w], axis=0), axis=0
             )  # [batch]
@@ -168,7 +189,12 @@ def iwae_bound(
 
 
 def held_out_metrics(
-    vae: Any, x: np.ndarray, k: int = 100, seed: int = 0, pixels: np.ndarray | None = None
+    vae: Any,
+    x: np.ndarray,
+    k: int = 100,
+    seed: int = 0,
+    pixels: np.ndarray | None = None,
+    labels: Any = None,
 ) -> dict[str, float | str | None]:
     """ELBO terms and the IWAE bound on ``x``, as a flat dict for ``metrics.json``.
 
@@ -181,9 +207,10 @@ def held_out_metrics(
             comparable column (:func:`eight_bit_bound`):
             ``bits_per_dim_8bit``, its ``_se``, ``bound`` (which number it is)
             and ``data_space``.
+        labels: A conditional VAE's class ids ``[n]`` (required there).
     """
-    terms = elbo(vae, x, seed=seed)
-    bound = iwae_bound(vae, x, k=k, seed=seed)
+    terms = elbo(vae, x, seed=seed, labels=labels)
+    bound = iwae_bound(vae, x, k=k, seed=seed, labels=labels)
     n_dims = terms.n_dims
     metrics: dict[str, Any] = terms.summary()
     metrics.update(
@@ -195,7 +222,9 @@ def held_out_metrics(
         n_dims=n_dims,
     )
     if pixels is not None:
-        metrics.update(eight_bit_bound(vae, pixels, k=k, seed=seed, prepared=(x, bound)))
+        metrics.update(
+            eight_bit_bound(vae, pixels, k=k, seed=seed, prepared=(x, bound), labels=labels)
+        )
     return metrics
 
 
@@ -205,6 +234,7 @@ def eight_bit_bound(
     k: int = 100,
     seed: int = 0,
     prepared: tuple[np.ndarray, np.ndarray] | None = None,
+    labels: Any = None,
 ) -> dict[str, float | str | None]:
     """Bits/dim of the 8-bit images ``pixels`` under ``vae``, with which bound it is.
 
@@ -219,6 +249,7 @@ def eight_bit_bound(
         prepared: ``(x, per-image IWAE bound)`` already computed on some
             preparation of ``pixels``; reused when ``x`` is exactly the data this
             evaluation needs (the levels of a discrete likelihood).
+        labels: A conditional VAE's class ids ``[n]`` (required there).
 
     Returns:
         ``bits_per_dim_8bit`` and ``bits_per_dim_8bit_se`` (``None`` for a
@@ -247,7 +278,9 @@ def eight_bit_bound(
         rows = max(1, PARAMS_PER_CALL // likelihood.params_size(pixels.shape[1:]))
         chunk = min(k, rows)
         batch = max(1, min(100, rows // chunk))
-        bound = iwae_bound(vae, x, k=k, batch_size=batch, chunk_size=chunk, seed=seed)
+        bound = iwae_bound(
+            vae, x, k=k, batch_size=batch, chunk_size=chunk, seed=seed, labels=labels
+        )
     n_dims = math.prod(pixels.shape[1:])
     per_image = -(bound + n_dims * space.log_jacobian_per_dim) / (n_dims * math.log(2.0))
     out["bits_per_dim_8bit"] = float(per_image.mean())

@@ -74,9 +74,14 @@ def _scatter(ax, z: np.ndarray, y: np.ndarray, class_names: Sequence[str], legen
 
 
 def plot_latent(model, x: np.ndarray, y: np.ndarray, class_names: Sequence[str]) -> Figure:
-    """The posterior means of ``x`` in the first two latent dimensions, by class."""
+    """The posterior means of ``x`` in the first two latent dimensions, by class.
+
+    A conditional VAE's codes are E[z | x, y] at the images' own labels ``y``.
+    """
     fig, ax = plt.subplots(figsize=(6, 4.5))
-    _scatter(ax, _np(model.encode(x)), y, class_names, legend=True)
+    conditional = getattr(model, "num_classes", None) is not None
+    codes = model.encode(x, labels=y) if conditional else model.encode(x)
+    _scatter(ax, _np(codes), y, class_names, legend=True)
     ax.set_title("Latent means by class")
     fig.tight_layout()
     return fig
@@ -96,10 +101,13 @@ def plot_latent_before_after(
     return fig
 
 
-def plot_reconstructions(vae, x: np.ndarray, n: int = 8) -> Figure:
-    """Rows of originals, reconstruction means and reconstruction samples."""
+def plot_reconstructions(vae, x: np.ndarray, n: int = 8, labels=None) -> Figure:
+    """Rows of originals, reconstruction means and reconstruction samples.
+
+    ``labels``: the class ids of a conditional VAE's images (p(x|z, y), z ~ q(z|x, y)).
+    """
     x = x[:n]
-    dist = vae(x)
+    dist = vae(x) if labels is None else vae((x, np.asarray(labels)[:n]))
     rows = (("original", x), ("mean", _np(dist.mean())), ("sample", _np(dist.sample())))
     fig, axes = _grid(3, len(x))
     for r, (name, images) in enumerate(rows):
@@ -321,6 +329,48 @@ def plot_prior_samples(vae, n: int = 16, cols: int = 8, seed: int = 0) -> Figure
         _show(axes[2 * r + 1, c], samples[i])
     fig.suptitle("Prior samples: mean (upper) and sample (lower)")
     fig.tight_layout()
+    return fig
+
+
+def plot_class_samples(
+    vae, n_per_class: int = 8, seed: int = 0, class_names: Sequence[str] | None = None
+) -> Figure:
+    """A conditional VAE's images, one row per class: E[x | z_j, y] for y = 0..C−1.
+
+    The ``n_per_class`` draws z_j ~ p(z) (from ``seed``) are shared by the rows, so a
+    column holds one z decoded as every class: what z keeps (style, thickness,
+    slant) and what the label sets.
+
+    Args:
+        vae: A :class:`~tfpvae.VAE` built with ``num_classes``.
+        n_per_class: Columns: draws of z.
+        seed: Seed of the draws.
+        class_names: Row titles; class ids by default.
+
+    Raises:
+        ValueError: For a VAE that is not conditional.
+    """
+    c = getattr(vae, "num_classes", None)
+    if c is None:
+        raise ValueError(
+            "plot_class_samples draws one row per class of a conditional VAE "
+            "(build_vae(..., num_classes=C)); for this model use plot_prior_samples"
+        )
+    z = np.reshape(_np(vae.prior.sample(n_per_class, seed=seed)), [n_per_class, -1])
+    labels = np.repeat(np.arange(c), n_per_class)  # row-major: class y, then draw j
+    images = _np(vae.decode(np.tile(z, [c, 1]).astype(np.float32), labels=labels))
+    if images.size and images.max() > 1.0:  # 8-bit levels of a discrete likelihood
+        images = images / 255.0
+    pad = 1
+    fig, ax = plt.subplots(figsize=(0.6 * n_per_class + 1.5, 0.6 * c + 0.6))
+    ax.imshow(tile(images, n_per_class, pad), cmap=None if images.ndim == 4 else "gray",
+              vmin=0, vmax=1)  # fmt: skip
+    height = images.shape[1]
+    names = class_names if class_names is not None else [str(i) for i in range(c)]
+    ax.set_yticks(np.arange(c) * (height + pad) + (height - 1) / 2)
+    ax.set_yticklabels([str(names[i]) for i in range(c)], fontsize=8)
+    ax.set_xticks([])
+    ax.set_title("One row per class; each column one z ~ p(z)", fontsize=9)
     return fig
 
 

@@ -122,9 +122,11 @@ def compare_variants(
     batch_size: int = 100,
     seed: int = 0,
     chunk_size: int = 100,
+    y_train: np.ndarray | None = None,
+    y_test: np.ndarray | None = None,
     **common: Any,
 ) -> VariantComparison:
-    """Trains each variant on ``x_train`` and bounds it on ``x_test``.
+    r"""Trains each variant on ``x_train`` and bounds it on ``x_test``.
 
     Args:
         variants: Name → :func:`~tfpvae.build_vae` arguments of that variant.
@@ -136,6 +138,11 @@ def compare_variants(
         batch_size: Images per training step.
         seed: Seeds each variant's initialisation and batches alike.
         chunk_size: Importance samples per decoder call in the bound.
+        y_train: Class ids of ``x_train``, for conditional variants (``num_classes``),
+            which train on ``(x_train, y_train)``.
+        y_test: Class ids of ``x_test``: a conditional variant's bound is on
+            :math:`\log p(x|y)`, not :math:`\log p(x)`, so its difference to an
+            unconditional baseline includes what the label tells about the image.
         **common: :func:`~tfpvae.build_vae` arguments shared by all variants
             (``hidden_units``, ``latent_dim``, ``likelihood``, ...).
 
@@ -152,12 +159,20 @@ def compare_variants(
         tfk.utils.set_random_seed(seed)
         vae = build_vae(input_shape=x_train.shape[1:], **{**common, **options})
         timer = _EpochTimer()
+        labelled = vae.num_classes is not None
+        if labelled and (y_train is None or y_test is None):
+            raise ValueError(
+                f"variant {name!r} is conditional (num_classes={vae.num_classes}); pass the "
+                "class ids as y_train= and y_test="
+            )
+        data = (x_train, y_train) if labelled else x_train
         history = vae.fit(
-            x_train, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[timer]
+            data, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[timer]
         ).history
         histories[name] = {key: [float(v) for v in values] for key, values in history.items()}
         seconds[name] = float(np.median(timer.seconds))
-        bounds[name] = iwae_bound(vae, x_test, k=k, chunk_size=chunk_size, seed=seed)
+        labels = y_test if labelled else None
+        bounds[name] = iwae_bound(vae, x_test, k=k, chunk_size=chunk_size, seed=seed, labels=labels)
         models[name] = vae
     return VariantComparison(bounds, seconds, baseline, k, histories, models)
 

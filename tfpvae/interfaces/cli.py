@@ -51,6 +51,7 @@ MODEL_OPTIONS = {
     "num_flows": "num_flows",
     "flow_hidden_units": "flow_hidden_units",
     "top_hidden_units": "top_hidden_units",
+    "conditional": "num_classes",
 }
 TRAIN_OPTIONS = {
     "dataset": "dataset",
@@ -220,6 +221,12 @@ def _add_train_parser(subparsers, parents: list[argparse.ArgumentParser]) -> Non
         "--top-hidden-units",
         type=_int_list,
         help="tanh widths of q(z2|z1) and p(z1|z2) with --latent-dim Z1,Z2 (default: 32,32)",
+    )
+    p.add_argument(
+        "--conditional",
+        action=argparse.BooleanOptionalAction,
+        help="a conditional VAE q(z|x, y), p(x|z, y) on the dataset's labels (one-hot into "
+        "both networks; figures/class_samples.png draws one row per class)",
     )
     p.add_argument("--out", type=Path, required=True, help="run directory to create")
     p.add_argument("--force", action="store_true", default=False, help="overwrite --out")

@@ -216,10 +216,20 @@ def load_run_data(settings: TrainSettings, likelihood: str) -> RunData:
     )
 
 
+def given(vae: VAE, labels: np.ndarray) -> dict[str, Any]:
+    """``{"labels": labels}`` for a conditional VAE's calls, ``{}`` for any other."""
+    return {} if vae.num_classes is None else {"labels": labels}
+
+
 def _training_data(vae: VAE, data: RunData, settings: TrainSettings, initial_epoch: int) -> dict:
-    """``fit``'s data: the arrays, or with uniform dequantisation a fresh-noise stream."""
+    """``fit``'s data: the arrays, or with uniform dequantisation a fresh-noise stream.
+
+    A conditional VAE's are ``(images, labels)``.
+    """
+    conditional = vae.num_classes is not None
     if data.dequantize != "uniform" or data.pixels_train is None:
-        return {"x": data.x_train, "y": data.x_train, "batch_size": settings.batch_size}
+        target = data.y_train if conditional else data.x_train
+        return {"x": data.x_train, "y": target, "batch_size": settings.batch_size}
     drop = vae.distribute_strategy.num_replicas_in_sync > 1
     stream = array_dataset(
         data.pixels_train,
@@ -228,14 +238,31 @@ def _training_data(vae: VAE, data: RunData, settings: TrainSettings, initial_epo
         drop_remainder=drop,
         first_epoch=initial_epoch,
         dequantize=True,
+        labels=data.y_train if conditional else None,
     )
     steps = steps_per_epoch(len(data.pixels_train), settings.batch_size, drop)
     return {"x": stream, "steps_per_epoch": steps}
 
 
 def model_config_for(settings: TrainSettings, **fields: Any) -> VAEConfig:
-    """A :class:`VAEConfig` whose ``input_shape`` is the dataset's image shape."""
-    return VAEConfig(input_shape=DATASETS.get(settings.dataset).image_shape, **fields)
+    """A :class:`VAEConfig` whose ``input_shape`` is the dataset's image shape.
+
+    ``num_classes=True`` (``--conditional``) is the dataset's number of classes, and
+    ``False`` is ``None`` (unconditional).
+
+    Raises:
+        ValueError: For a conditional model of a dataset without labels.
+    """
+    dataset = DATASETS.get(settings.dataset)
+    if fields.get("num_classes") is True:
+        if not dataset.class_names:
+            raise ValueError(
+                f"--conditional needs a labelled dataset; {settings.dataset!r} has no classes"
+            )
+        fields["num_classes"] = len(dataset.class_names)
+    elif fields.get("num_classes") is False:
+        fields["num_classes"] = None
+    return VAEConfig(input_shape=dataset.image_shape, **fields)
 
 
 def prepare_output_dir(out: Path, force: bool) -> None:
@@ -308,15 +335,19 @@ def fit(
         callbacks.append(EpochCheckpoint(checkpoints))
     if settings.tensorboard is not None:
         callbacks += tensorboard_callbacks(
-            settings.tensorboard, data.x_test, settings.tensorboard_images_every
+            settings.tensorboard,
+            data.x_test,
+            settings.tensorboard_images_every,
+            **given(vae, data.y_test),
         )
+    validation = (data.x_test, data.y_test if vae.num_classes is not None else data.x_test)
     with warnings.catch_warnings():  # raised below instead
         warnings.filterwarnings("ignore", "training stopped", RuntimeWarning)
         history = vae.fit(
             **_training_data(vae, data, settings, initial_epoch),
             epochs=settings.epochs,
             initial_epoch=initial_epoch,
-            validation_data=(data.x_test, data.x_test) if validate else None,
+            validation_data=validation if validate else None,
             callbacks=callbacks,
             verbose=0,
         )
@@ -439,7 +470,7 @@ def run_training(
     if not (out / LATENT_BEFORE_FILE).is_file():
         staging = out / f".{LATENT_BEFORE_FILE}.tmp"
         with staging.open("wb") as handle:
-            np.save(handle, vae.encode(data.x_test).numpy())
+            np.save(handle, vae.encode(data.x_test, **given(vae, data.y_test)).numpy())
         os.replace(staging, out / LATENT_BEFORE_FILE)
     keep_history(out, initial_epoch)
     if initial_epoch == 0:
@@ -464,7 +495,12 @@ def write_metrics(
     and whatever ``extra`` holds (e.g. ``outliers``).
     """
     metrics: dict[str, Any] = held_out_metrics(
-        vae, data.x_test, k=settings.eval_k, seed=settings.seed, pixels=data.pixels_test
+        vae,
+        data.x_test,
+        k=settings.eval_k,
+        seed=settings.seed,
+        pixels=data.pixels_test,
+        **given(vae, data.y_test),
     )
     metrics["dataset"] = settings.dataset
     metrics.update(latent_use(vae, data.x_test))
@@ -488,14 +524,18 @@ def write_figures(vae: VAE, data: RunData, out: Path) -> list[Path]:
     fig_dir = Path(out) / FIGURES_DIR
     fig_dir.mkdir(exist_ok=True)
     x, y, names = data.x_test, data.y_test, data.class_names
-    a, b = plots.contrasting_pair(y, vae.encode(x).numpy())  # two classes, far apart
+    conditional = vae.num_classes is not None
+    a, b = plots.contrasting_pair(y, vae.encode(x, **given(vae, y)).numpy())  # two classes, far apart
     figures = {
         "examples": lambda: plots.plot_examples(x, y, names),
-        "reconstructions": lambda: plots.plot_reconstructions(vae, x),
-        "prior_samples": lambda: plots.plot_prior_samples(vae),
-        "interpolation": lambda: plots.plot_interpolation(vae, x[a], x[b]),
+        "reconstructions": lambda: plots.plot_reconstructions(vae, x, **given(vae, y)),
         "history": lambda: plots.plot_history(read_history(out)),
     }
+    if conditional:  # one row per class; the latent figures decode without a label
+        figures["class_samples"] = lambda: plots.plot_class_samples(vae, class_names=names)
+    else:
+        figures["prior_samples"] = lambda: plots.plot_prior_samples(vae)
+        figures["interpolation"] = lambda: plots.plot_interpolation(vae, x[a], x[b])
     latent_kind = vae.parts.family.latent_kind
     figures.update(LATENT_FIGURES.get(latent_kind)(vae, data, Path(out)))
     paths = []
@@ -504,7 +544,8 @@ def write_figures(vae: VAE, data: RunData, out: Path) -> list[Path]:
         paths.append(fig_dir / f"{name}.png")
         fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
         plt.close(fig)
-    paths.append(plots.save_interpolation_gif(vae, x[a], x[b], fig_dir / "interpolation.gif"))
+    if not conditional:
+        paths.append(plots.save_interpolation_gif(vae, x[a], x[b], fig_dir / "interpolation.gif"))
     return paths
 
 
@@ -522,11 +563,12 @@ def _continuous_latent_figures(vae: VAE, data: RunData, out: Path) -> dict:
         )
     if vae.latent_dim >= 2:
         figures["latent"] = lambda: plots.plot_latent(vae, x, y, names)
-        train_codes = vae.encode(data.x_train).numpy()  # the grid spans where the codes are
-        figures["manifold"] = lambda: plots.plot_manifold(vae, codes=train_codes)
+        if vae.num_classes is None:  # a conditional decoder needs a label for each tile
+            train_codes = vae.encode(data.x_train).numpy()  # the grid spans where the codes are
+            figures["manifold"] = lambda: plots.plot_manifold(vae, codes=train_codes)
         before = out / LATENT_BEFORE_FILE
         if before.is_file():
-            z_before, z_after = np.load(before), vae.encode(x).numpy()
+            z_before, z_after = np.load(before), vae.encode(x, **given(vae, y)).numpy()
             figures["latent_before_after"] = lambda: plots.plot_latent_before_after(
                 z_before, z_after, y, names
             )
@@ -534,8 +576,8 @@ def _continuous_latent_figures(vae: VAE, data: RunData, out: Path) -> dict:
 
 
 def _categorical_latent_figures(vae: VAE, data: RunData, out: Path) -> dict:
-    """The decoded grid of categories."""
-    return {"categories": lambda: plots.plot_categories(vae)}
+    """The decoded grid of categories (not for a conditional decoder, which needs labels)."""
+    return {} if vae.num_classes is not None else {"categories": lambda: plots.plot_categories(vae)}
 
 
 #: The latent figures of a posterior family (its ``latent_kind``): name → drawing function.

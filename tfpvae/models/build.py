@@ -60,7 +60,8 @@ def build_vae(
         **config_fields: Further :class:`~tfpvae.config.VAEConfig` fields
             (``objective``, ``n_samples``, ``iwae_k``, ``num_flows``, ``flow_hidden_units``,
             ``conv_filters``, ``precision``, ``fast_path``, ``prior``, ``prior_components``,
-            ``categorical_dims``, ``categories``, ``temperature``).
+            ``categorical_dims``, ``categories``, ``temperature``, and ``num_classes=C``
+            for a conditional VAE q(z|x, y), p(x|z, y)).
 
     Returns:
         A compiled :class:`~tfpvae.VAE`. ``vae(x)`` is p(x|z); ``vae.encoder(x)`` is q(z|x).
@@ -138,7 +139,8 @@ def build_vae_from_config(
             strategy.num_replicas_in_sync,
         )
         vae.compile(optimizer=optimizer, jit_compile=jit, steps_per_execution=STEPS_PER_EXECUTION)
-        vae.build((None, *config.input_shape))
+        images = (None, *config.input_shape)
+        vae.build(images if config.num_classes is None else [images, (None,)])
         optimizer.build(vae.trainable_variables)
     return vae
 

@@ -22,19 +22,26 @@ def build_decoder(config: VAEConfig | None = None, **overrides: Any) -> tfk.Mode
     Returns:
         A ``tf_keras.Model`` mapping ``[batch, latent_dim]`` to a
         ``tfd.Independent`` distribution with event shape ``input_shape``. With two
-        stochastic layers it takes ``z = (z1, z2)``, ``[batch, z1 + z2]``, and reads z1.
+        stochastic layers it takes ``z = (z1, z2)``, ``[batch, z1 + z2]``, and reads z1;
+        with ``num_classes``, ``[z, one_hot_labels]`` (``[batch, C]``) to p(x|z, y).
     """
     config = (config or VAEConfig()).replace(**overrides) if overrides else config or VAEConfig()
     likelihood = get_likelihood(config.likelihood)
     event_shape = config.input_shape
     z = tfk.Input(shape=(sum(config.latent_dims),), name="z")
     bottom = z if len(config.latent_dims) == 1 else BottomLatent(config.latent_dims[0])(z)
+    inputs: Any = z
     precision = PRECISIONS.get(config.precision)
     with precision.trunk_policy():
+        trunk_input = bottom
+        if config.num_classes is not None:  # p(x|z, y): the one-hot y beside z (z1 of two)
+            label = tfk.Input(shape=(config.num_classes,), name="label")
+            inputs = [z, label]
+            trunk_input = tfk.layers.Concatenate(name="z_and_label")([bottom, label])
         params = ARCHITECTURES.get(config.architecture).decode(
-            bottom, config.trunk_sizes, likelihood.params_per_pixel(event_shape)
+            trunk_input, config.trunk_sizes, likelihood.params_per_pixel(event_shape)
         )
     if precision.policy != "float32":
         params = to_float32(params)  # the likelihood's parameters in float32
     output = likelihood.make_layer(event_shape, name="likelihood")(params)
-    return tfk.Model(z, output, name="decoder")
+    return tfk.Model(inputs, output, name="decoder")

@@ -98,13 +98,19 @@ def build_encoder(
     bottom_dim = config.latent_dims[0]  # latent_dim; z1's size for two stochastic layers
     attachment = KL_ATTACHMENTS.get(config.kl)(kl_term)
 
-    inputs = tfk.Input(shape=config.input_shape, name="image")
-    scaled = inputs  # the trunk sees values in [0, 1] (8-bit levels are divided by 255)
+    image = tfk.Input(shape=config.input_shape, name="image")
+    inputs: Any = image
+    if config.num_classes is not None:  # a conditional encoder q(z|x, y): [image, one-hot y]
+        label = tfk.Input(shape=(config.num_classes,), name="label")
+        inputs = [image, label]
+    scaled = image  # the trunk sees values in [0, 1] (8-bit levels are divided by 255)
     unit_scale = get_likelihood(config.likelihood).data_space.unit_scale
     if unit_scale != 1.0:
-        scaled = tfk.layers.Rescaling(unit_scale, name="to_unit_interval")(inputs)
+        scaled = tfk.layers.Rescaling(unit_scale, name="to_unit_interval")(image)
     with PRECISIONS.get(config.precision).trunk_policy():
         features = ARCHITECTURES.get(config.architecture).encode(scaled, config.trunk_sizes)
+        if config.num_classes is not None:
+            features = tfk.layers.Concatenate(name="features_and_label")([features, label])
     options = posterior.options(config)
     params = tfk.layers.Dense(
         posterior.params_size(bottom_dim, **options),

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from tfpvae._backend import tf, tfd
+from tfpvae.components.conditioning import Conditioning
 from tfpvae.components.kl import KLEstimator, has_closed_form_kl
 from tfpvae.components.parts import (
+    Network,
     PriorSource,
     inspect_decoder,
     inspect_encoder,
@@ -40,6 +42,8 @@ def image_shape_of(encoder: Any) -> tuple[int, ...]:
         shape = encoder.input_shape
     except (AttributeError, RuntimeError, ValueError):
         shape = None
+    if isinstance(shape, list) and shape:  # a conditional encoder: [images, one_hot]
+        shape = shape[0]
     if not isinstance(shape, tuple) or len(shape) < 2 or None in shape[1:]:
         raise ValueError(
             "the encoder has no fixed input shape yet; give its first layer input_shape=... "
@@ -74,7 +78,13 @@ def resolve_parts(
     posterior_net, attachment = inspect_encoder(encoder)
     likelihood_net = inspect_decoder(decoder)
     image_shape = image_shape_of(encoder)
-    q = posterior_net.distribution(tf.zeros([1, *image_shape]), training=False)
+    conditioning = _conditioning(posterior_net, likelihood_net)
+    probe_q, probe_p = posterior_net, likelihood_net
+    if conditioning is not None:  # probe with the labels of class 0 bound in
+        probe_q, probe_p = (
+            net.given(tf.one_hot([0], conditioning.num_classes)) for net in (probe_q, probe_p)
+        )
+    q = probe_q.distribution(tf.zeros([1, *image_shape]), training=False)
     if not isinstance(q, tfd.Distribution) or q.event_shape.rank != 1:
         raise ValueError(
             "the encoder must return a tfd.Distribution over vectors z (event shape (d,)), "
@@ -105,7 +115,7 @@ def resolve_parts(
         )
 
     latent_dims = _latent_dims(q, prior_now, latent_dim)
-    p = likelihood_net.distribution(tf.zeros([1, latent_dim]), training=False)
+    p = probe_p.distribution(tf.zeros([1, latent_dim]), training=False)
     if not isinstance(p, tfd.Distribution):
         raise ValueError(
             "the decoder must return a tfd.Distribution over images (end it in a tfpl layer "
@@ -129,6 +139,7 @@ def resolve_parts(
         noise=noise,
         fast_path=fast_path,
         latent_dims=latent_dims,
+        conditioning=conditioning,
     )
     return Resolved(parts, image_shape)
 
@@ -150,3 +161,21 @@ def _latent_dims(q: tfd.Distribution, prior: tfd.Distribution, latent_dim: int) 
             "build both with the same latent_dims=(z1, z2)"
         )
     return chains[0].sizes
+
+
+def _conditioning(encoder: Network, decoder: Network) -> Conditioning | None:
+    """The label input both networks share, or ``None``; refuses one without the other."""
+    if encoder.conditioning == decoder.conditioning:
+        return encoder.conditioning
+    if encoder.conditioning is None or decoder.conditioning is None:
+        which, other = ("encoder", "decoder") if decoder.conditioning is None else (
+            "decoder", "encoder")  # fmt: skip
+        raise ValueError(
+            f"the {which} takes labels (a second input of one-hot rows) but the {other} does "
+            f"not; a conditional VAE gives both networks the label: [images, one_hot] → q(z|x, y) "
+            "and [z, one_hot] → p(x|z, y)"
+        )
+    raise ValueError(
+        f"the encoder takes {encoder.conditioning.num_classes} classes but the decoder "
+        f"{decoder.conditioning.num_classes}; give both the same one-hot width"
+    )

@@ -32,6 +32,11 @@ the likelihood means at the drawn z1.
     ``seed = [s, 0]`` the draws are those of :func:`tfpvae.elbo` with
     ``seed=s``, ``n_samples=1`` and the images in one batch.
 
+A conditional VAE (``num_classes=C``) takes its class ids ``labels`` (int32
+``[batch]``) in each signature: ``encode(images, labels)``, ``decode(z, labels)``,
+``sample(labels, seed)`` (one image per label, so ``n`` is the number of labels)
+and ``elbo(images, seed, labels)``.
+
 The serving functions are built from the model's own layers and variables (the
 posterior from its layer's own distribution function, the likelihood by its
 layer's ``new``, from the parameters the networks emit), so they agree with
@@ -105,45 +110,67 @@ def serving_functions(vae: VAE) -> dict[str, tf.types.experimental.GenericFuncti
     latent_dim = vae.latent_dim  # a code's size (the top layer's with two layers)
     image_spec = tf.TensorSpec([None, *vae.image_shape], tf.float32, name="images")
     seed_spec = tf.TensorSpec([2], tf.int32, name="seed")
+    # A conditional VAE's signatures take the class ids beside their other inputs.
+    labels = [] if vae.num_classes is None else [tf.TensorSpec([None], tf.int32, name="labels")]
 
-    def posterior(images: tf.Tensor) -> tfd.Distribution:
+    def bound(y: tf.Tensor | None):
+        return parts.given(y)  # the parts with the labels bound in (themselves without)
+
+    def posterior(images: tf.Tensor, y: tf.Tensor | None) -> tfd.Distribution:
         # The layer's own distribution function of its parameters (a flow's networks
         # live in the layer), without the Keras call, whose tensor-coercible output
         # cannot be saved.
-        return parts.posterior(images, training=False)
+        return bound(y).posterior(images, training=False)
 
-    def likelihood_of(z: tf.Tensor) -> tfd.Distribution:
-        return parts.decode(z, training=False)
+    def likelihood_of(z: tf.Tensor, y: tf.Tensor | None) -> tfd.Distribution:
+        return bound(y).decode(z, training=False)
 
-    @tf.function(input_signature=[image_spec])
-    def encode(images: tf.Tensor) -> dict[str, tf.Tensor]:
-        q = posterior(images)
+    def encode(images: tf.Tensor, labels: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        q = posterior(images, labels)
         codes = {"mean": parts.family.point(q)}
         with contextlib.suppress(NotImplementedError):  # a flow or categorical has no scale
             codes.update(stddev=q.stddev(), scale_tril=_posterior_scale_tril(q))
         return codes
 
-    @tf.function(input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="z")])
-    def decode(z: tf.Tensor) -> dict[str, tf.Tensor]:
-        return {"mean": likelihood_of(parts.full_latent(z)).mean()}
+    def decode(z: tf.Tensor, labels: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        return {"mean": likelihood_of(parts.full_latent(z), labels).mean()}
 
-    @tf.function(input_signature=[tf.TensorSpec([], tf.int32, name="n"), seed_spec])
-    def sample(n: tf.Tensor, seed: tf.Tensor) -> dict[str, tf.Tensor]:
+    def draw(n: tf.Tensor, seed: tf.Tensor, y: tf.Tensor | None) -> dict[str, tf.Tensor]:
         z = tf.reshape(vae.prior.sample(n, seed=seed), [n, parts.latent_dim])
-        return {"z": z[:, parts.latent_dim - latent_dim :], "images": likelihood_of(z).mean()}
+        codes = z[:, parts.latent_dim - latent_dim :]  # the top layer's with two layers
+        return {"z": codes, "images": likelihood_of(z, y).mean()}
 
-    @tf.function(input_signature=[image_spec, seed_spec])
-    def elbo(images: tf.Tensor, seed: tf.Tensor) -> dict[str, tf.Tensor]:
-        q = posterior(images)
+    def sample(n: tf.Tensor, seed: tf.Tensor) -> dict[str, tf.Tensor]:
+        return draw(n, seed, None)
+
+    def sample_labelled(labels: tf.Tensor, seed: tf.Tensor) -> dict[str, tf.Tensor]:
+        return draw(tf.size(labels), seed, labels)
+
+    def elbo(
+        images: tf.Tensor, seed: tf.Tensor, labels: tf.Tensor | None = None
+    ) -> dict[str, tf.Tensor]:
+        q = posterior(images, labels)
         # Image i's draw from the key (seed[0], 2 i + seed[1]): seed [s, 0] gives tfpvae.elbo's.
         keys = image_keys(seed[0], 0, tf.shape(images)[0], seed[1])
         z = per_image_draws(q, 1, keys)[0]
-        p_x = likelihood_of(z)
+        p_x = likelihood_of(z, labels)
         distortion = -log_prob(p_x, images, parts.likelihood)
         rate = rate_estimate(q, vae.prior, z)  # the prior as it is now
         return {"elbo": -(rate + distortion), "rate": rate, "distortion": distortion}
 
-    return {"encode": encode, "decode": decode, "sample": sample, "elbo": elbo}
+    z_spec = tf.TensorSpec([None, latent_dim], tf.float32, name="z")
+    if labels:
+        draws = tf.function(sample_labelled, input_signature=[*labels, seed_spec])
+    else:
+        draws = tf.function(
+            sample, input_signature=[tf.TensorSpec([], tf.int32, name="n"), seed_spec]
+        )
+    return {
+        "encode": tf.function(encode, input_signature=[image_spec, *labels]),
+        "decode": tf.function(decode, input_signature=[z_spec, *labels]),
+        "sample": draws,
+        "elbo": tf.function(elbo, input_signature=[image_spec, seed_spec, *labels]),
+    }
 
 
 def export_saved_model(

@@ -20,7 +20,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from tfpvae._backend import tf, tfd, tfk
+from tfpvae.components.conditioning import not_conditional
 from tfpvae.models.keras_io import KerasModelIO
 from tfpvae.models.model_parts import resolve_parts
 from tfpvae.objectives import Parts, Terms
@@ -125,50 +128,113 @@ class VAE(KerasModelIO, steps.KerasSteps, tfk.Model):
     def metrics(self) -> list:
         return [self.loss_tracker, self.rate_tracker, self.distortion_tracker]
 
-    def call(self, x: tf.Tensor, training: bool | None = None) -> tfd.Distribution:
-        """Returns p(x|z) with z drawn from q(z|x) (one draw per image)."""
+    @property
+    def num_classes(self) -> int | None:
+        """C of a conditional VAE (both networks take the one-hot label), else ``None``."""
+        conditioning = self.parts.conditioning
+        return None if conditioning is None else conditioning.num_classes
+
+    def given(self, labels: Any, n: Any = None, what: str = "labels") -> Parts:
+        """The parts with ``labels`` bound in (a conditional VAE); the parts themselves otherwise.
+
+        In-memory labels are checked (class ids 0..C−1, or one-hot rows; a single id
+        stands for ``n`` copies of it).
+
+        Raises:
+            ValueError: Labels for an unconditional model, none for a conditional one,
+                or labels out of range.
+        """
+        return self.parts.given(self.checked_labels(labels, n, what))
+
+    def checked_labels(self, labels: Any, n: Any = None, what: str = "labels") -> Any:
+        """``labels`` as int32 class ids when they are in memory (see :meth:`given`)."""
+        conditioning = self.parts.conditioning
+        if conditioning is None and labels is not None:
+            raise ValueError(not_conditional(what))
+        if conditioning is not None and labels is None:
+            raise ValueError(conditioning.missing(what))
+        if conditioning is not None and tf.executing_eagerly():
+            if np.ndim(labels) == 0 and n is not None:
+                labels = np.full([int(n)], labels)
+            labels = conditioning.check(labels, None if n is None else int(n), what)
+        return labels
+
+    def call(self, x: Any, training: bool | None = None) -> tfd.Distribution:
+        """Returns p(x|z) with z drawn from q(z|x) (one draw per image).
+
+        A conditional VAE takes ``(images, labels)`` and returns p(x|z, y), z ~ q(z|x, y).
+        """
+        if self.num_classes is not None:
+            if not isinstance(x, (tuple, list)) or len(x) != 2:
+                raise ValueError(self.parts.conditioning.missing())  # type: ignore[union-attr]
+            x, labels = x
+            one_hot = self.parts.conditioning.one_hot(  # type: ignore[union-attr]
+                self.checked_labels(labels, _rows(x))
+            )
+            approx_posterior = self.encoder([x, one_hot], training=training)
+            return self.decoder(
+                [tf.convert_to_tensor(approx_posterior), one_hot], training=training
+            )
         approx_posterior = self.encoder(x, training=training)
         return self.decoder(tf.convert_to_tensor(approx_posterior), training=training)
 
-    def posterior(self, x: tf.Tensor, training: bool | None = False) -> tfd.Distribution:
-        """q(z | x), computed without the encoder's KL layer."""
-        return self.parts.posterior(x, training=training)
+    def posterior(
+        self, x: tf.Tensor, training: bool | None = False, labels: Any = None
+    ) -> tfd.Distribution:
+        """q(z | x) (q(z | x, y) with ``labels``), computed without the encoder's KL layer."""
+        return self.given(labels, _rows(x)).posterior(x, training=training)
 
-    def encode(self, x: tf.Tensor) -> tf.Tensor:
+    def encode(self, x: tf.Tensor, labels: Any = None) -> tf.Tensor:
         """Latent codes ``[batch, latent_dim]``: E[z | x] (a flow: its base mean pushed through).
 
         With two stochastic layers the code is the top layer's, E[z2 | z1 = E[z1 | x]],
-        and ``latent_dim`` is z2's size (``latent_dims`` holds both).
+        and ``latent_dim`` is z2's size (``latent_dims`` holds both). ``labels``: the
+        class ids of a conditional VAE (E[z | x, y]).
         """
-        return self.parts.family.point(self.posterior(x))
+        return self.parts.family.point(self.posterior(x, labels=labels))
 
-    def decode(self, z: tf.Tensor) -> tf.Tensor:
-        """Images: the likelihood's mean E[x | z], ``[batch, *image_shape]``.
+    def decode(self, z: tf.Tensor, labels: Any = None) -> tf.Tensor:
+        """Images: the likelihood's mean E[x | z] (E[x | z, y]), ``[batch, *image_shape]``.
 
         With two stochastic layers ``z`` is a code of the top layer ``[batch, z2]``
         (decoded at z1 = E[z1 | z2]) or a whole ``(z1, z2)`` ``[batch, z1 + z2]``.
+        ``labels``: the class ids of a conditional VAE, one per row of ``z``.
         """
-        return self.parts.decode(self.parts.full_latent(z), training=False).mean()
+        full = self.parts.full_latent(z)
+        return self.given(labels, _rows(z)).decode(full, training=False).mean()
 
-    def sample(self, n: int, seed: int | None = None, mean: bool = True) -> tf.Tensor:
+    def sample(
+        self, n: int, seed: int | None = None, mean: bool = True, labels: Any = None
+    ) -> tf.Tensor:
         """``n`` images from the model: z ~ p(z), then E[x | z] (or, with ``mean=False``, a draw).
 
         Args:
             n: How many.
             seed: An int for reproducible images; ``None`` draws from the model's generator.
             mean: The likelihood's mean; ``False`` samples x ~ p(x | z).
+            labels: A conditional VAE's classes, required there: ``n`` class ids (or one
+                id for all ``n``); image i is E[x | z_i, y_i]. The draws of z depend on
+                ``seed`` only, so the same seed with other labels decodes the same z.
+
+        Raises:
+            ValueError: For a conditional VAE without labels, or labels for another one.
         """
+        parts = self.given(labels, n)
         if seed is None:
             stateless = self.noise.uniform_full_int([2], tf.int32)
         else:
             stateless = tf.constant([int(seed), 0], tf.int32)
         z_seed, x_seed = tf.unstack(tf.random.experimental.stateless_split(stateless, 2))
         z = tf.reshape(self.prior.sample(int(n), seed=z_seed), [int(n), self.parts.latent_dim])
-        p = self.parts.decode(z, training=False)
+        p = parts.decode(z, training=False)
         return p.mean() if mean else p.sample(seed=x_seed)
 
     def compute_gradients(
-        self, x: tf.Tensor, noise: Any = None, sample_weight: tf.Tensor | None = None
+        self,
+        x: tf.Tensor,
+        noise: Any = None,
+        sample_weight: tf.Tensor | None = None,
+        labels: Any = None,
     ) -> tuple[Terms, tf.Tensor, list[tf.Tensor]]:
         r"""The objective's terms, the loss and its gradients on one (replica's) batch.
 
@@ -177,13 +243,17 @@ class VAE(KerasModelIO, steps.KerasSteps, tfk.Model):
         replica r contributes :math:`\sum_{i\in r} w_i\ell_i / \sum_i w_i` and
         its share of those losses, and the optimizer sums the replicas' gradients.
 
+        ``labels`` are a conditional VAE's class ids (or one-hot rows), bound into its
+        networks for this batch (:meth:`~tfpvae.objectives.Objective.given`).
+
         Returns:
             (per-image terms, this replica's weighted mean loss, gradients not yet
             summed over replicas) for ``trainable_variables``.
         """
         x = steps.with_image_shape(x, self.image_shape)
+        objective = self.objective.given(self.checked_labels(labels))
         with tf.GradientTape() as tape:
-            terms = self.objective.terms(x, noise, training=True)
+            terms = objective.terms(x, noise, training=True)
             objective, loss = steps.batch_loss(terms, sample_weight, self.parts.network_losses())
             scaled = self.precision.scale_loss(self.optimizer, objective)
         grads = self.precision.unscale(
@@ -192,8 +262,8 @@ class VAE(KerasModelIO, steps.KerasSteps, tfk.Model):
         return terms, loss, grads
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
-        x, _, sample_weight = tfk.utils.unpack_x_y_sample_weight(data)
-        terms, loss, grads = self.compute_gradients(x, None, sample_weight)
+        x, labels, sample_weight = self._unpack(data)
+        terms, loss, grads = self.compute_gradients(x, None, sample_weight, labels)
         self.fault_monitor.observe(
             loss, None if self.precision.loss_scaling else grads, self.optimizer.iterations
         )
@@ -201,14 +271,30 @@ class VAE(KerasModelIO, steps.KerasSteps, tfk.Model):
         return self._track(terms, sample_weight)
 
     def test_step(self, data: Any) -> dict[str, tf.Tensor]:
-        x, _, sample_weight = tfk.utils.unpack_x_y_sample_weight(data)
+        x, labels, sample_weight = self._unpack(data)
         x = steps.with_image_shape(x, self.image_shape)
-        return self._track(self.objective.terms(x, None, training=False), sample_weight)
+        objective = self.objective.given(self.checked_labels(labels))
+        return self._track(objective.terms(x, None, training=False), sample_weight)
 
     def predict_step(self, data: Any) -> tf.Tensor:
         """Reconstructions: the likelihood's mean E[x | z] at one draw z ~ q(z|x)."""
-        x, _, _ = tfk.utils.unpack_x_y_sample_weight(data)
-        return self(x, training=False).mean()
+        x, labels, _ = self._unpack(data)
+        return self((x, labels) if self.num_classes is not None else x, training=False).mean()
+
+    def _unpack(self, data: Any) -> tuple[Any, Any, Any]:
+        """``(images, labels or None, sample_weight)`` of a batch.
+
+        A conditional VAE's batch is ``(images, labels[, w])`` (or ``((images, labels),)``);
+        any other VAE's ``y`` is its target, the images themselves, and is dropped.
+        """
+        x, y, sample_weight = tfk.utils.unpack_x_y_sample_weight(data)
+        if self.num_classes is None:
+            return x, None, sample_weight
+        if isinstance(x, (tuple, list)) and len(x) == 2 and y is None:
+            x, y = x
+        if y is None:
+            raise ValueError(self.parts.conditioning.missing())  # type: ignore[union-attr]
+        return x, y, sample_weight
 
     def _track(self, terms: Terms, sample_weight: tf.Tensor | None) -> dict[str, tf.Tensor]:
         """Updates the trackers with per-image values, so epoch values are per-image means."""
@@ -219,3 +305,9 @@ class VAE(KerasModelIO, steps.KerasSteps, tfk.Model):
     def check_images(self, x: Any, what: str = "x") -> Any:
         """``x`` as a NumPy array, checked against the image shape and the likelihood."""
         return check_images(x, self.image_shape, self.likelihood, what)
+
+
+def _rows(x: Any) -> Any:
+    """The number of rows of ``x`` where it is known in Python, else ``None``."""
+    first = getattr(x, "shape", None)
+    return None if first is None or not len(first) or first[0] is None else int(first[0])

@@ -19,11 +19,14 @@ weights, replicas or loss scaling. Objectives are chosen by name from
 from __future__ import annotations
 
 import abc
+import copy
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from tfpvae._backend import tf, tfd
+from tfpvae.components.conditioning import Conditioning, not_conditional
 from tfpvae.components.kl import KLEstimator
 from tfpvae.components.likelihoods import Likelihood
 from tfpvae.components.parts import Network, PriorSource
@@ -63,6 +66,8 @@ class Parts:
         fast_path: Whether the fused objectives may be used where they apply.
         latent_dims: The stochastic layers' sizes, bottom first: ``(latent_dim,)``, or
             ``(z1, z2)`` (:mod:`tfpvae.components.hierarchy`); empty means one layer.
+        conditioning: The class label y of a conditional VAE (both networks take its
+            one-hot; :mod:`tfpvae.components.conditioning`), else ``None``.
     """
 
     encoder: Network
@@ -96,6 +101,32 @@ class Parts:
                 + (f" (its top layer) or a whole z of {self.latent_dim}" if chain else "")
             )
         return chain.complete(z)
+    conditioning: Conditioning | None = None
+
+    def given(self, labels: Any) -> Parts:
+        """These parts with a batch's labels bound into both networks (a conditional VAE).
+
+        The bound encoder and decoder take images and z alone, as an unconditional
+        model's do, so an objective computes q(z|x, y) and p(x|z, y) through
+        :meth:`posterior` and :meth:`decode` without seeing y.
+
+        Args:
+            labels: Class ids ``[batch]`` or one-hot rows ``[batch, C]``; ``None``
+                returns the parts unchanged for an unconditional model.
+
+        Raises:
+            ValueError: Labels for an unconditional model, or none for a conditional one.
+        """
+        if self.conditioning is None:
+            if labels is not None:
+                raise ValueError(not_conditional())
+            return self
+        if labels is None:
+            raise ValueError(self.conditioning.missing())
+        one_hot = self.conditioning.one_hot(labels)
+        return dataclasses.replace(
+            self, encoder=self.encoder.given(one_hot), decoder=self.decoder.given(one_hot)
+        )
 
     @property
     def temperature(self) -> tf.Variable | None:
@@ -151,6 +182,20 @@ class Objective(abc.ABC):
             noise: From :meth:`draw_noise`; ``None`` draws fresh noise.
             training: Passed to the Keras layers.
         """
+
+    def given(self, labels: Any) -> Objective:
+        """This objective over its parts with a batch's labels bound in (:meth:`Parts.given`).
+
+        A shallow copy whose :attr:`parts` are bound; an objective that holds other
+        objectives overrides this to bind them too. Unconditional parts and ``None``
+        labels give ``self``.
+        """
+        parts = self.parts.given(labels)
+        if parts is self.parts:
+            return self
+        bound = copy.copy(self)
+        bound.parts = parts
+        return bound
 
     def noise_or_fresh(self, x: tf.Tensor, noise: Any) -> Any:
         """``noise`` itself, or fresh noise from the model's generator when it is ``None``."""

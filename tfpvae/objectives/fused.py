@@ -28,7 +28,9 @@ a posterior layer of a class in :data:`FUSED_GAUSSIANS` (``tfpl.MultivariateNorm
 N(0, I) with no variables, and a KL estimator whose test points it can play. A
 user's own ``Sequential`` of those layers gets it as well as ``build_vae``'s;
 everything else runs on the general path. ``vae(x)`` always returns the TFP
-distribution.
+distribution. A conditional VAE's parts, with a batch's labels bound into both
+networks (:meth:`~tfpvae.objectives.base.Parts.given`), are covered alike: the bound
+parameter networks take x and z alone.
 """
 
 from __future__ import annotations

@@ -12,6 +12,10 @@ For in-memory arrays this module
   for the next ``fit`` on the same images (:class:`~tfpvae.training.pipeline.ArrayStream`);
 * adds a :class:`~tfpvae.training.faults.NonFiniteGuard` unless one is given.
 
+A conditional VAE (``num_classes``) takes ``(images, labels)``: the labels are
+checked and streamed beside their images (batches ``(x, labels[, w])``), and a
+``tf.data`` of ``(images, labels[, w])`` has its labels checked as it is read.
+
 Generators, ``Sequence`` inputs and datasets go through :mod:`tfpvae.training.inputs`:
 their batches get the model's image shape and the ``x`` / ``(x, x, w)`` form, and
 a generator becomes a dataset. An input of unknown length (a generator, a
@@ -72,8 +76,13 @@ def _check_target(x: Any, y: Any) -> None:
         raise ValueError("a VAE reconstructs its input: y must be x (or None)")
 
 
-def _split(x: Any, weights: np.ndarray | None, fraction: float) -> tuple[Any, ...]:
-    """Keras's ``validation_split``: the last ``fraction`` of the images (and weights)."""
+def _split(
+    x: Any, weights: np.ndarray | None, fraction: float, labels: np.ndarray | None = None
+) -> tuple[Any, ...]:
+    """Keras's ``validation_split``: the last ``fraction`` of the images (weights, labels).
+
+    Returns ``(images, weights, validation_data, labels)``.
+    """
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"validation_split must be in (0, 1), got {fraction}")
     cut = int(len(x) * (1.0 - fraction))
@@ -83,9 +92,11 @@ def _split(x: Any, weights: np.ndarray | None, fraction: float) -> tuple[Any, ..
             "change the fraction or pass validation_data"
         )
     x = np.asarray(x)
+    target = x if labels is None else labels
+    kept = None if labels is None else labels[:cut]
     if weights is None:
-        return x[:cut], None, (x[cut:], x[cut:])
-    return x[:cut], weights[:cut], (x[cut:], x[cut:], weights[cut:])
+        return x[:cut], None, (x[cut:], target[cut:]), kept
+    return x[:cut], weights[:cut], (x[cut:], target[cut:], weights[cut:]), kept
 
 
 def _validation_input(model: Any, validation: Any, steps: int | None, drop: bool) -> Any:
@@ -95,6 +106,8 @@ def _validation_input(model: Any, validation: Any, steps: int | None, drop: bool
     :func:`~tfpvae.training.inputs.read_generator`), in batches of its first batch's size.
     """
     what = "validation_data"
+    if model.num_classes is not None:
+        return _labelled_stream(model, validation, what)
     if inputs.is_generator(validation):
         if steps is not None:
             return inputs.generator_dataset(model, validation, what)
@@ -113,14 +126,23 @@ def _validation_dataset(model: Any, validation: Any, batch_size: int, drop: bool
     if not (isinstance(validation, tuple) and is_array(validation[0])):
         return validation
     images = model.check_images(validation[0], "validation_data")
-    _check_target(validation[0], validation[1] if len(validation) > 1 else None)
+    target = validation[1] if len(validation) > 1 else None
+    labels = None
+    if model.num_classes is not None:
+        labels = model.checked_labels(target, len(images), "the labels of validation_data")
+    else:
+        _check_target(validation[0], target)
     weights = None
     if len(validation) > 2 and validation[2] is not None:
         weights = check_sample_weight(validation[2], len(images), "validation sample_weight")
-    return array_dataset(images, batch_size, False, drop_remainder=drop, sample_weight=weights)
+    return array_dataset(
+        images, batch_size, False, drop_remainder=drop, sample_weight=weights, labels=labels
+    )
 
 
-def _training_data(model: Any, x: Any, weights: Any, batch_size: int, kwargs: dict) -> Any:
+def _training_data(
+    model: Any, x: Any, weights: Any, batch_size: int, kwargs: dict, labels: Any = None
+) -> Any:
     """The endless stream of training batches for arrays (kwargs gain ``steps_per_epoch``)."""
     drop = model.distribute_strategy.num_replicas_in_sync > 1
     steps = steps_per_epoch(len(x), batch_size, drop_remainder=drop)
@@ -132,8 +154,10 @@ def _training_data(model: Any, x: Any, weights: Any, batch_size: int, kwargs: di
     shuffle, seed = bool(kwargs.pop("shuffle", True)), next_seed()
     first_epoch = int(kwargs.get("initial_epoch", 0))
     kwargs.setdefault("steps_per_epoch", steps)
-    if drop or weights is not None:  # a dataset of constants, which tf.distribute can rewrite
-        return array_dataset(x, batch_size, shuffle, seed, drop, first_epoch, weights)
+    if drop or weights is not None or labels is not None:  # constants tf.distribute can rewrite
+        return array_dataset(
+            x, batch_size, shuffle, seed, drop, first_epoch, weights, labels=labels
+        )
     stream = _STREAMS.get(model)
     if stream is None or not stream.serves(x, batch_size, shuffle, False):
         _STREAMS.pop(model, None)  # release the old copy of the images before making the new one
@@ -178,8 +202,10 @@ class StepCount(tfk.callbacks.Callback):
         self._start = None
 
 
-def _streamed_input(model: Any, x: Any) -> Any:
+def _streamed_input(model: Any, x: Any, what: str = "x") -> Any:
     """A generator, ``Sequence`` or dataset ``x`` given the model's image shape and batch form."""
+    if model.num_classes is not None:
+        return _labelled_stream(model, x, what)
     if inputs.is_generator(x):
         return inputs.generator_dataset(model, x, "x")
     if inputs.is_sequence(x):
@@ -189,6 +215,39 @@ def _streamed_input(model: Any, x: Any) -> Any:
     return x
 
 
+def _labelled_stream(model: Any, x: Any, what: str) -> Any:
+    """A conditional VAE's dataset, checked; generators and ``Sequence`` inputs are refused."""
+    if isinstance(x, tf.data.Dataset):
+        return inputs.labelled_dataset(model, x, what)
+    if inputs.is_generator(x) or inputs.is_sequence(x):
+        raise ValueError(
+            f"a conditional VAE takes {what} as arrays (images, labels) or a tf.data of "
+            "(images, labels); wrap a generator in tf.data.Dataset.from_generator with an "
+            "output_signature of (images, labels)"
+        )
+    return x
+
+
+def _labelled_arrays(model: Any, x: Any, y: Any, what: str = "x") -> tuple[Any, Any]:
+    """``(images, labels)`` of a conditional VAE's arrays: ``x=(images, labels)`` or ``x, y``.
+
+    Raises:
+        ValueError: Without labels, or with images or labels that are refused.
+    """
+    if isinstance(x, (tuple, list)) and len(x) == 2 and y is None:
+        x, y = x
+    if not is_array(x):
+        raise ValueError(model.parts.conditioning.missing())
+    images = model.check_images(x, what)
+    return images, model.checked_labels(y, len(images), f"the labels of {what}")
+
+
+def _is_labelled(model: Any, x: Any) -> bool:
+    """Whether ``x`` is a conditional VAE's in-memory ``(images, labels)``."""
+    pair = isinstance(x, (tuple, list)) and len(x) == 2 and is_array(x[0])
+    return model.num_classes is not None and (is_array(x) or pair)
+
+
 def evaluate(model: Any, keras_evaluate: Callable[..., Any], x: Any, y: Any, *args: Any,
              **kwargs: Any) -> Any:  # fmt: skip
     """Runs ``keras_evaluate`` on checked arrays, or on streamed inputs as ``fit`` takes them.
@@ -196,7 +255,9 @@ def evaluate(model: Any, keras_evaluate: Callable[..., Any], x: Any, y: Any, *ar
     An input of unknown length without ``steps`` is evaluated one step per call,
     since Keras groups steps only where it knows where the data ends.
     """
-    if is_array(x):
+    if _is_labelled(model, x):
+        x, y = _labelled_arrays(model, x, y)
+    elif is_array(x):
         model.check_images(x, "x")
     else:
         x = _streamed_input(model, x)
@@ -218,8 +279,11 @@ def fit(
     Args:
         model: A :class:`~tfpvae.VAE`.
         keras_fit: ``super().fit`` of that model.
-        x: The images, as for ``tf_keras.Model.fit``.
-        y: ``None`` or the images themselves.
+        x: The images, as for ``tf_keras.Model.fit``. A conditional VAE takes
+            ``(images, labels)`` arrays, or a ``tf.data`` of ``(images, labels[, weights])``
+            (``validation_data`` likewise).
+        y: ``None`` or the images themselves; a conditional VAE's labels, when ``x``
+            holds only the images.
         batch_size: As for ``tf_keras.Model.fit``.
         **kwargs: As for ``tf_keras.Model.fit``.
 
@@ -235,20 +299,25 @@ def fit(
     callbacks = list(kwargs.pop("callbacks", None) or [])
     if not any(isinstance(c, NonFiniteGuard) for c in callbacks):
         callbacks.insert(0, NonFiniteGuard())
-    if is_array(x):
-        x = model.check_images(x, "x")
-        _check_target(x, y)
+    if is_array(x) or _is_labelled(model, x):
+        labels = None
+        if model.num_classes is not None:
+            x, labels = _labelled_arrays(model, x, y)
+        else:
+            x = model.check_images(x, "x")
+            _check_target(x, y)
         weights = kwargs.pop("sample_weight", None)
         weights = None if weights is None else check_sample_weight(weights, len(x))
         split = kwargs.pop("validation_split", 0.0)
         if split and kwargs.get("validation_data") is None:
-            x, weights, kwargs["validation_data"] = _split(x, weights, split)
+            x, weights, kwargs["validation_data"], labels = _split(x, weights, split, labels)
         batch_size = batch_size or 32
         drop = model.distribute_strategy.num_replicas_in_sync > 1
         kwargs["validation_data"] = _validation_dataset(
             model, kwargs.get("validation_data"), batch_size, drop
         )
-        x, y, batch_size = _training_data(model, x, weights, batch_size, kwargs), None, None
+        x = _training_data(model, x, weights, batch_size, kwargs, labels)
+        y, batch_size = None, None
     else:
         x = _streamed_input(model, x)
     drop = model.distribute_strategy.num_replicas_in_sync > 1

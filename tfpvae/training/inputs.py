@@ -240,3 +240,44 @@ def read_generator(model: Any, generator: Iterator, what: str) -> tuple[np.ndarr
         return images, images
     images = np.concatenate([b[0] for b in batches])
     return images, images, np.concatenate([b[2] for b in batches])
+
+
+def labelled_dataset(model: Any, dataset: tf.data.Dataset, what: str = "x") -> tf.data.Dataset:
+    """A conditional VAE's ``tf.data`` of ``(images, labels[, w])``, shaped and checked.
+
+    The images get the model's image shape; the labels (class ids ``[batch]`` or
+    one-hot rows ``[batch, C]``) are checked as each batch is read, so an id outside
+    0..C−1 stops training with a message instead of becoming a row of zeros.
+
+    Raises:
+        ValueError: If the elements are not ``(images, labels[, w])`` of tensors, or
+            the images or labels have the wrong shape.
+    """
+    conditioning = model.parts.conditioning
+    spec = dataset.element_spec
+    pair = isinstance(spec, tuple) and len(spec) in (2, 3)
+    if not pair or not all(isinstance(s, tf.TensorSpec) for s in spec[:2]):
+        raise ValueError(
+            f"{what} must yield (images, labels) or (images, labels, weights) batches: "
+            + conditioning.missing()
+        )
+    shape = [None, *image_shape(model)]
+    if not spec[0].shape.is_compatible_with(shape):
+        raise ValueError(
+            f"{what} yields images of shape {spec[0].shape}, but the model takes batches of "
+            f"shape {tuple(shape)}"
+        )
+    label_shape = spec[1].shape
+    c = conditioning.num_classes
+    if label_shape.rank is not None and not (
+        label_shape.rank == 1 or (label_shape.rank == 2 and label_shape[-1] in (None, 1, c))
+    ):
+        raise ValueError(
+            f"{what} yields labels of shape {label_shape}; a conditional VAE takes class ids "
+            f"(batch,) or one-hot rows (batch, {c}) beside the images"
+        )
+
+    def checked(images: tf.Tensor, labels: tf.Tensor, *weights: tf.Tensor) -> Any:
+        return (tf.ensure_shape(images, shape), conditioning.checked_in_graph(labels), *weights)
+
+    return dataset.map(checked)

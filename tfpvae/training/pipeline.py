@@ -70,10 +70,13 @@ def _batches(
     first_epoch: int | tf.Variable | None,
     weights: tf.Tensor | None = None,
     dequantize: bool = False,
+    labels: tf.Tensor | None = None,
 ) -> tf.data.Dataset:
     """``(x, x[, w])`` batches; ``seed``/``first_epoch`` may be variables read per epoch.
 
-    With ``weights`` each batch carries its images' weights. With ``dequantize``,
+    With ``weights`` each batch carries its images' weights; with ``labels`` (a
+    conditional VAE's class ids) the second element is the batch's labels, not x.
+    With ``dequantize``,
     ``images`` are 8-bit levels and each batch is ``(levels + u) / 256`` with ``u``
     drawn from :func:`noise_key`.
     """
@@ -96,9 +99,10 @@ def _batches(
         batch = tf.gather(images, idx)  # [batch, ...]
         if key is not None:
             batch = uniform_dequantize(batch, key)
+        second = batch if labels is None else tf.gather(labels, idx)  # the labels follow too
         if weights is None:
-            return batch, batch
-        return batch, batch, tf.gather(weights, idx)  # the weights follow their images
+            return batch, second
+        return batch, second, tf.gather(weights, idx)  # the weights follow their images
 
     return _untuned(shard_by_data(batches.map(gather).prefetch(PREFETCH_BATCHES)))
 
@@ -112,6 +116,7 @@ def array_dataset(
     first_epoch: int | None = None,
     sample_weight: np.ndarray | tf.Tensor | None = None,
     dequantize: bool = False,
+    labels: np.ndarray | tf.Tensor | None = None,
 ) -> tf.data.Dataset:
     """A dataset of ``(x_batch, x_batch)`` pairs for training an autoencoder.
 
@@ -133,6 +138,8 @@ def array_dataset(
             pixel, image and epoch (uniform dequantisation, see
             :mod:`tfpvae.components.dequantize`), seeded by ``(seed, epoch, batch)``, so a
             resumed run sees the same noise.
+        labels: A conditional VAE's ``[n]`` class ids; the elements are then
+            ``(x_batch, labels_batch[, w_batch])``.
 
     Returns:
         A prefetched ``tf.data.Dataset``.
@@ -146,8 +153,9 @@ def array_dataset(
             raise ValueError("dequantize=True needs 8-bit levels (integers 0..255), e.g. uint8")
     images = tf.convert_to_tensor(x, tf.float32)
     weights = None if sample_weight is None else tf.convert_to_tensor(sample_weight, tf.float32)
+    ids = None if labels is None else tf.convert_to_tensor(labels, tf.int32)
     return _batches(
-        images, batch_size, shuffle, seed, drop_remainder, first_epoch, weights, dequantize
+        images, batch_size, shuffle, seed, drop_remainder, first_epoch, weights, dequantize, ids
     )
 
 

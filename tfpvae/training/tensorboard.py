@@ -49,6 +49,8 @@ class TensorBoardImages(tfk.callbacks.Callback):
         every: Write after every ``every``-th epoch (and after the last one).
         n_samples: Prior draws to decode.
         seed: Stateless seed of the prior draws.
+        labels: A conditional VAE's class ids of ``images``; its prior samples are
+            then decoded as the classes 0, 1, … in turn.
     """
 
     def __init__(
@@ -58,6 +60,7 @@ class TensorBoardImages(tfk.callbacks.Callback):
         every: int = 5,
         n_samples: int = 8,
         seed: int = 0,
+        labels: np.ndarray | None = None,
     ) -> None:
         super().__init__()
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
@@ -67,6 +70,7 @@ class TensorBoardImages(tfk.callbacks.Callback):
         self.every = every
         self.n_samples = n_samples
         self.seed = seed
+        self.labels = None if labels is None else np.asarray(labels)
         self._writer: tf.summary.SummaryWriter | None = None
 
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -79,10 +83,14 @@ class TensorBoardImages(tfk.callbacks.Callback):
     def write(self, step: int) -> None:
         """Writes both pictures at ``step`` (the 0-based epoch, as Keras's scalars)."""
         vae = self.model
-        reconstructions = vae.decode(vae.encode(self.images))
+        given: dict = {} if self.labels is None else {"labels": self.labels}
+        reconstructions = vae.decode(vae.encode(self.images, **given), **given)
         pairs = tf.concat([self.images, reconstructions], axis=2)  # side by side
         # The same stateless seed every time, from the prior as it is now (a learned one moves).
-        samples = vae.decode(vae.prior.sample(self.n_samples, seed=tf.constant([self.seed, 0])))
+        z = vae.prior.sample(self.n_samples, seed=tf.constant([self.seed, 0]))
+        if self.labels is not None:
+            given = {"labels": np.arange(self.n_samples) % vae.num_classes}
+        samples = vae.decode(z, **given)
         assert self._writer is not None, "write() runs between on_train_begin and on_train_end"
         with self._writer.as_default(step=step):
             tf.summary.image("reconstructions", as_image_batch(pairs), max_outputs=len(pairs))
@@ -96,7 +104,10 @@ class TensorBoardImages(tfk.callbacks.Callback):
 
 
 def tensorboard_callbacks(
-    log_dir: str | os.PathLike, images: np.ndarray, images_every: int = 5
+    log_dir: str | os.PathLike,
+    images: np.ndarray,
+    images_every: int = 5,
+    labels: np.ndarray | None = None,
 ) -> list[tfk.callbacks.Callback]:
     """Keras's scalar ``TensorBoard`` callback and :class:`TensorBoardImages`, for ``fit``.
 
@@ -104,8 +115,10 @@ def tensorboard_callbacks(
         log_dir: The log directory.
         images: Images to show reconstructed (the first 8 are used).
         images_every: Epochs between pictures.
+        labels: A conditional VAE's class ids of ``images``.
     """
+    first = None if labels is None else np.asarray(labels)[:8]
     return [
         tfk.callbacks.TensorBoard(os.fspath(log_dir), write_graph=False, profile_batch=0),
-        TensorBoardImages(log_dir, images[:8], every=images_every),
+        TensorBoardImages(log_dir, images[:8], every=images_every, labels=first),
     ]
