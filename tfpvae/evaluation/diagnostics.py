@@ -141,16 +141,35 @@ class ActiveUnits:
     threshold: float
 
 
-def _codes(vae: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
-    """E_q[z | x] of every image, ``[n, latent_dim]``, in batches."""
+def _given(vae: Any, labels: Any, start: int, batch_size: int) -> dict[str, Any]:
+    """``{"labels": ...}`` of one batch for a conditional VAE's calls, else ``{}``."""
+    return {} if labels is None else {"labels": labels[start : start + batch_size]}
+
+
+def _codes(vae: Any, x: np.ndarray, batch_size: int, labels: Any = None) -> np.ndarray:
+    """E_q[z | x] (E_q[z | x, y]) of every image, ``[n, latent_dim]``, in batches."""
     x = vae.check_images(x, "x")
+    labels = _checked_labels(vae, labels, len(x))
     return np.concatenate(
-        [np.asarray(vae.encode(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
+        [
+            np.asarray(vae.encode(x[i : i + batch_size], **_given(vae, labels, i, batch_size)))
+            for i in range(0, len(x), batch_size)
+        ]
     )
 
 
+def _checked_labels(vae: Any, labels: Any, n: int) -> Any:
+    """A conditional VAE's labels, checked (``None`` for any other model without them)."""
+    checked = getattr(vae, "checked_labels", None)
+    return labels if checked is None else checked(labels, n)
+
+
 def active_units(
-    vae: Any, x: np.ndarray, threshold: float = 0.01, batch_size: int = 256
+    vae: Any,
+    x: np.ndarray,
+    threshold: float = 0.01,
+    batch_size: int = 256,
+    labels: Any = None,
 ) -> ActiveUnits:
     r"""Burda et al.'s (2016) active units: :math:`\mathrm{Cov}_x(\mathbb{E}_q[z_u|x]) > 0.01`.
 
@@ -159,6 +178,7 @@ def active_units(
         x: Prepared images ``[n, *input_shape]``, n ≥ 2 (held-out ones, typically).
         threshold: The activity above which a unit counts as active.
         batch_size: Images per encoder call.
+        labels: A conditional VAE's class ids of ``x`` (required there).
 
     Returns:
         :class:`ActiveUnits` (the sample variance, ``ddof=1``, of each code).
@@ -168,7 +188,7 @@ def active_units(
     """
     if len(x) < 2:
         raise ValueError(f"active_units needs at least 2 images to vary over, got {len(x)}")
-    activity = _codes(vae, x, batch_size).astype(np.float64).var(axis=0, ddof=1)
+    activity = _codes(vae, x, batch_size, labels).astype(np.float64).var(axis=0, ddof=1)
     active = activity > threshold
     return ActiveUnits(int(active.sum()), active, activity, float(threshold))
 
@@ -181,13 +201,16 @@ def _gaussian_marginals(dist: tfd.Distribution) -> tuple[tf.Tensor, tf.Tensor] |
     return None
 
 
-def kl_per_dimension(vae: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def kl_per_dimension(
+    vae: Any, x: np.ndarray, batch_size: int = 256, labels: Any = None
+) -> np.ndarray:
     """Mean over ``x`` of each latent dimension's KL(q(z_u|x) ‖ p(z_u)), nats (module docs).
 
     Args:
         vae: A :class:`~tfpvae.VAE` with Gaussian posterior and prior marginals.
         x: Prepared images ``[n, *input_shape]``.
         batch_size: Images per encoder call.
+        labels: A conditional VAE's class ids of ``x`` (required there): KL(q(z_u|x, y) ‖ p(z_u)).
 
     Returns:
         ``[latent_dim]`` float64 array.
@@ -196,6 +219,7 @@ def kl_per_dimension(vae: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarr
         ValueError: If q(z|x) or p(z) is not Gaussian in each dimension.
     """
     x = vae.check_images(x, "x")
+    labels = _checked_labels(vae, labels, len(x))
     prior = _gaussian_marginals(vae.prior)
     if prior is None:
         raise ValueError(
@@ -205,7 +229,8 @@ def kl_per_dimension(vae: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarr
     m, s = (np.asarray(t, np.float64) for t in prior)
     total = np.zeros(vae.latent_dim)
     for start in range(0, len(x), batch_size):
-        q = vae.posterior(tf.convert_to_tensor(x[start : start + batch_size], tf.float32))
+        images = tf.convert_to_tensor(x[start : start + batch_size], tf.float32)
+        q = vae.posterior(images, **_given(vae, labels, start, batch_size))
         marginals = _gaussian_marginals(q)
         if marginals is None:
             raise ValueError(
@@ -218,8 +243,12 @@ def kl_per_dimension(vae: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarr
     return total / len(x)
 
 
-def latent_use(vae: Any, x: np.ndarray, threshold: float = 0.01) -> dict[str, Any]:
+def latent_use(
+    vae: Any, x: np.ndarray, threshold: float = 0.01, labels: Any = None
+) -> dict[str, Any]:
     """Active units and KL per dimension on ``x``, as plain values for ``metrics.json``.
+
+    ``labels``: a conditional VAE's class ids of ``x`` (required there).
 
     Returns:
         ``active_units`` (the count), ``active_threshold``, ``unit_activity`` and
@@ -227,7 +256,7 @@ def latent_use(vae: Any, x: np.ndarray, threshold: float = 0.01) -> dict[str, An
         is ``None`` for a model without Gaussian marginals, with the reason in
         ``kl_per_dimension_note``.
     """
-    units = active_units(vae, x, threshold)
+    units = active_units(vae, x, threshold, labels=labels)
     out: dict[str, Any] = {
         "active_units": units.count,
         "active_threshold": units.threshold,
@@ -235,7 +264,7 @@ def latent_use(vae: Any, x: np.ndarray, threshold: float = 0.01) -> dict[str, An
         "kl_per_dimension": None,
     }
     try:
-        out["kl_per_dimension"] = [float(v) for v in kl_per_dimension(vae, x)]
+        out["kl_per_dimension"] = [float(v) for v in kl_per_dimension(vae, x, labels=labels)]
     except ValueError as err:
         out["kl_per_dimension_note"] = str(err)
     return out

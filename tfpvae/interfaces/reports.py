@@ -31,8 +31,18 @@ def latent_and_outlier_lines(metrics: dict[str, Any]) -> list[str]:
 
 
 def outlier_report_of_run(vae: Any, data: Any, settings: Any, dataset: str) -> dict[str, Any]:
-    """AUROCs of the outlier scores: the run's test split against ``dataset``'s test split."""
+    """AUROCs of the outlier scores: the run's test split against ``dataset``'s test split.
+
+    Raises:
+        ValueError: For a conditional VAE, whose bounds are on log p(x|y).
+    """
     import dataclasses
+
+    if vae.num_classes is not None:
+        raise ValueError(
+            "outlier scores need a bound on log p(x); a conditional VAE bounds log p(x|y) for "
+            "a label the other dataset does not share: train a model without --conditional"
+        )
 
     from tfpvae.evaluation.outliers import outlier_report
     from tfpvae.interfaces.run import load_run_data

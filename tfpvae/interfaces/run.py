@@ -503,7 +503,7 @@ def write_metrics(
         **given(vae, data.y_test),
     )
     metrics["dataset"] = settings.dataset
-    metrics.update(latent_use(vae, data.x_test))
+    metrics.update(latent_use(vae, data.x_test, **given(vae, data.y_test)))
     metrics.update(extra or {})
     atomic_write_text(out / METRICS_FILE, json.dumps(metrics, indent=2, sort_keys=True))
     return metrics
@@ -525,7 +525,9 @@ def write_figures(vae: VAE, data: RunData, out: Path) -> list[Path]:
     fig_dir.mkdir(exist_ok=True)
     x, y, names = data.x_test, data.y_test, data.class_names
     conditional = vae.num_classes is not None
-    a, b = plots.contrasting_pair(y, vae.encode(x, **given(vae, y)).numpy())  # two classes, far apart
+    a, b = plots.contrasting_pair(
+        y, vae.encode(x, **given(vae, y)).numpy()
+    )  # two classes, far apart
     figures = {
         "examples": lambda: plots.plot_examples(x, y, names),
         "reconstructions": lambda: plots.plot_reconstructions(vae, x, **given(vae, y)),
@@ -552,10 +554,12 @@ def write_figures(vae: VAE, data: RunData, out: Path) -> list[Path]:
 def _continuous_latent_figures(vae: VAE, data: RunData, out: Path) -> dict:
     """A traversal, the KL per dimension; for d ≥ 2 codes by class, manifold, before/after."""
     x, y, names = data.x_test, data.y_test, data.class_names
-    use = latent_use(vae, x)
-    figures = {
-        "traversal": lambda: plots.plot_traversal(vae, x, dims=range(min(vae.latent_dim, 10)))
-    }
+    use = latent_use(vae, x, **given(vae, y))
+    figures = {}
+    if vae.num_classes is None:  # the sweeps decode without a label
+        figures["traversal"] = lambda: plots.plot_traversal(
+            vae, x, dims=range(min(vae.latent_dim, 10))
+        )
     if use["kl_per_dimension"] is not None:
         figures["kl_per_dimension"] = lambda: plots.plot_kl_per_dimension(
             np.asarray(use["kl_per_dimension"]),

@@ -101,6 +101,7 @@ class Parts:
                 + (f" (its top layer) or a whole z of {self.latent_dim}" if chain else "")
             )
         return chain.complete(z)
+
     conditioning: Conditioning | None = None
 
     def given(self, labels: Any) -> Parts:
