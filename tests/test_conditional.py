@@ -256,8 +256,9 @@ def test_compare_variants_trains_and_bounds_a_conditional_variant_on_its_labels(
         {"posterior": "relaxed_categorical", "categorical_dims": 2, "categories": 3},
         {"prior": "mixture", "prior_components": 3},
         {"objective": "iwae", "iwae_k": 3},
+        {"latent_dim": (2, 2), "top_hidden_units": (8,)},
     ],
-    ids=["conv", "iaf", "planar", "relaxed_categorical", "mixture_prior", "iwae"],
+    ids=["conv", "iaf", "planar", "relaxed_categorical", "mixture_prior", "iwae", "two_layers"],
 )
 def test_every_family_member_takes_labels(fields, data) -> None:
     x, y = data[0][:32], data[1][:32]
