@@ -73,6 +73,12 @@ def per_replica(strategy, whole: np.ndarray):
     return strategy.experimental_distribute_values_from_function(part)
 
 
+def globally_averaged(strategy, value) -> float:
+    """The mean over the 31 images of per-replica means of 16 and 15 of them."""
+    parts = [float(v) for v in strategy.experimental_local_results(value)]
+    return float(np.dot(parts, [FIRST, BATCH - FIRST]) / BATCH)
+
+
 def compare(fields: dict, x: np.ndarray, eps: np.ndarray, y: np.ndarray) -> dict[str, float]:
     # Same initial weights in every mode and every run, so the gradient scale is fixed.
     tfpvae.tfk.utils.set_random_seed(0)
@@ -105,11 +111,9 @@ def compare(fields: dict, x: np.ndarray, eps: np.ndarray, y: np.ndarray) -> dict
         ),
     )
     local_loss, local_rate, local_distortion, local_grads = results
-    sizes = np.array([FIRST, BATCH - FIRST], "float64")
 
     def global_mean(value) -> float:
-        parts = [float(v) for v in mirrored_strategy.experimental_local_results(value)]
-        return float(np.dot(parts, sizes) / BATCH)
+        return globally_averaged(mirrored_strategy, value)
 
     summed = [mirrored_strategy.reduce("SUM", g, axis=None) for g in local_grads]
     grad_scale = max(float(tf.reduce_max(tf.abs(g))) for g in grads)
@@ -129,6 +133,105 @@ def compare(fields: dict, x: np.ndarray, eps: np.ndarray, y: np.ndarray) -> dict
     }
 
 
+#: Objectives sampled through TFP at a stateless seed: each replica's draws are those of
+#: its images alone at that seed, so the reference runs the single model per replica.
+SEEDED_MODES = {
+    "iwae k=3, dreg": {"objective": "iwae", "iwae_k": 3, "gradient": "dreg"},
+    "renyi alpha=0.5, dreg": {
+        "objective": "renyi",
+        "alpha": 0.5,
+        "n_samples": 3,
+        "gradient": "dreg",
+    },
+}
+SEED = tf.constant([5, 7], tf.int32)
+
+
+def fresh_strategy() -> tf.distribute.MirroredStrategy:
+    """A MirroredStrategy with collective keys of its own.
+
+    Every MirroredStrategy of a process starts its collective keys at the same base,
+    so a collective of one shape (free bits' per-dimension sums) and a later one of
+    another shape under a new strategy would share a key; one strategy per process,
+    as in training, never meets this.
+    """
+    tf.distribute.MirroredStrategy._collective_key_base += 1000  # type: ignore[attr-defined]
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
+def compare_seeded(fields: dict, x: np.ndarray) -> dict[str, float]:
+    """DReG's per-call gradient scales under two replicas: the summed replica gradients
+    equal each replica's images run alone on one device, weighted by their share."""
+    tfpvae.tfk.utils.set_random_seed(0)
+    single = build(tf.distribute.get_strategy(), fields)
+    mirrored_strategy = fresh_strategy()
+    mirrored = build(mirrored_strategy, fields)
+    mirrored.set_weights(single.get_weights())
+    expected, loss = None, 0.0
+    for part in (x[:FIRST], x[FIRST:]):
+        _, part_loss, grads = single.compute_gradients(tf.constant(part), SEED)
+        share = len(part) / BATCH
+        loss += share * float(part_loss)
+        scaled = [share * g for g in grads]
+        expected = (
+            scaled if expected is None else [a + b for a, b in zip(expected, scaled, strict=True)]
+        )
+
+    @tf.function
+    def replica_step(xr):
+        return mirrored.compute_gradients(xr, SEED)[1:]
+
+    local_loss, local_grads = mirrored_strategy.run(
+        replica_step, args=(per_replica(mirrored_strategy, x),)
+    )
+    summed = [mirrored_strategy.reduce("SUM", g, axis=None) for g in local_grads]
+    return {
+        "loss": loss,
+        "loss_diff": abs(globally_averaged(mirrored_strategy, local_loss) - loss),
+        "grad_max_abs": max(float(tf.reduce_max(tf.abs(g))) for g in expected),
+        "grad_diff": max(
+            float(tf.reduce_max(tf.abs(a - b))) for a, b in zip(expected, summed, strict=True)
+        ),
+    }
+
+
+def compare_free_bits(x: np.ndarray) -> dict[str, float | bool]:
+    """Free bits under two replicas floors the *global* batch's per-dimension KL: the
+    exact KL part of each image's loss equals the single-device full-batch value."""
+    fields = {"posterior": "diag", "latent_dim": 3}
+    tfpvae.tfk.utils.set_random_seed(0)
+    probe = build(tf.distribute.get_strategy(), fields)
+    q = probe.posterior(x)
+    mean, var = q.mean().numpy(), q.variance().numpy()
+    kl = 0.5 * (var + mean**2 - 1.0 - np.log(var))  # [batch, d]
+    whole, first = kl.mean(0), kl[:FIRST].mean(0)
+    dim = int(np.argmax(np.abs(whole - first)))
+    free_bits = float((whole[dim] + first[dim]) / 2)  # the two sides of the floor
+    fields = {**fields, "free_bits": free_bits}
+    tfpvae.tfk.utils.set_random_seed(0)
+    single = build(tf.distribute.get_strategy(), fields)
+    single.set_weights(probe.get_weights())
+    mirrored_strategy = fresh_strategy()
+    mirrored = build(mirrored_strategy, fields)
+    mirrored.set_weights(probe.get_weights())
+
+    def kl_part(model, xr):
+        terms = model.objective.terms(xr, SEED, training=False)
+        return terms.loss - terms.distortion
+
+    expected = kl_part(single, tf.constant(x)).numpy()
+    local = mirrored_strategy.run(
+        tf.function(lambda xr: kl_part(mirrored, xr)), args=(per_replica(mirrored_strategy, x),)
+    )
+    got = np.concatenate([v.numpy() for v in mirrored_strategy.experimental_local_results(local)])
+    return {
+        "kl_part_diff": float(np.abs(got - expected).max()),
+        "kl_part": float(np.abs(expected).max()),
+        # A replica-local floor would have put this dimension on the other side.
+        "local_floor_differs": bool((whole[dim] > free_bits) != (first[dim] > free_bits)),
+    }
+
+
 def main() -> None:
     (x_train, y_train), _ = load_dataset("digits")
     x_all = prepare(x_train, "beta")
@@ -136,9 +239,11 @@ def main() -> None:
     eps = np.random.default_rng(0).standard_normal((BATCH, 2)).astype("float32")
     y = y_train[:BATCH].astype("int32")
     report = {name: compare(fields, x, eps, y) for name, fields in MODES.items()}
+    report["seeded"] = {name: compare_seeded(fields, x) for name, fields in SEEDED_MODES.items()}
+    report["free_bits"] = compare_free_bits(x)
 
     tfpvae.tfk.utils.set_random_seed(0)
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = fresh_strategy()
     vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(32,), strategy=strategy)
     before = [w.copy() for w in vae.get_weights()]
     history = vae.fit(x_all[:512], epochs=1, batch_size=64, verbose=0)

@@ -77,13 +77,14 @@ def test_choice_names_match_the_registries() -> None:
     from tfpvae.components.priors import PRIORS
     from tfpvae.components.trunks import ARCHITECTURES
     from tfpvae.io.datasets import DATASETS
-    from tfpvae.objectives import OBJECTIVES
+    from tfpvae.objectives import GRADIENTS, OBJECTIVES
     from tfpvae.training.distribute import STRATEGIES
 
     registries = {
         "LIKELIHOODS": LIKELIHOODS, "ARCHITECTURES": ARCHITECTURES, "POSTERIORS": POSTERIORS,
         "KL_ATTACHMENTS": KL_ATTACHMENTS, "DATASETS": DATASETS, "STRATEGIES": STRATEGIES,
         "PRECISIONS": PRECISIONS, "PRIORS": PRIORS, "OBJECTIVES": OBJECTIVES,
+        "GRADIENTS": GRADIENTS,
     }  # fmt: skip
     declared = {n for n in vars(names) if n.isupper()}
     assert declared == set(registries)

@@ -37,7 +37,10 @@ def test_mirrored_over_two_cpus_equals_one_device() -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)
     print(f"mirrored check: {time.monotonic() - started:.1f} s", json.dumps(report, indent=1))
-    epochs = ("epoch", "tfrecord_epoch", "mixture_prior_epoch", "conditional_epoch")
+    epochs = (
+        "epoch", "tfrecord_epoch", "mixture_prior_epoch", "conditional_epoch", "seeded",
+        "free_bits",
+    )  # fmt: skip
     for mode in [k for k in report if k not in epochs]:
         r = report[mode]
         # Per-example means of the 31-image batch split 16 + 15 across the replicas.
@@ -47,6 +50,15 @@ def test_mirrored_over_two_cpus_equals_one_device() -> None:
         assert r["rate"] > 0.1 and r["kl_penalty_diff"] < 1e-4, mode
         # Summed replica gradients equal the single-device gradient; unscaled ones would be 2x.
         assert r["grad_max_abs"] > 0.1 and r["grad_diff"] < 1e-5 * r["grad_max_abs"] * 10, mode
+    # DReG's gradient scales are each replica's own: the replicas' summed gradients are
+    # those of each replica's images alone on one device, weighted by their share.
+    for mode, r in report["seeded"].items():
+        assert r["loss_diff"] < 1e-4 * max(1.0, abs(r["loss"])), mode
+        assert r["grad_max_abs"] > 0.1 and r["grad_diff"] < 1e-4 * r["grad_max_abs"], mode
+    # Free bits floor the global batch's per-dimension KL, not each replica's.
+    free_bits = report["free_bits"]
+    assert free_bits["local_floor_differs"] and free_bits["kl_part"] > 0.1
+    assert free_bits["kl_part_diff"] < 1e-5 * max(1.0, free_bits["kl_part"]) * 10
     assert report["epoch"]["replicas"] == 2 and report["epoch"]["changed"]
     assert np.isfinite(report["epoch"]["loss"]) and np.isfinite(report["tfrecord_epoch"]["loss"])
     # A learned prior's variables are mirrored like the rest, and train across replicas.

@@ -66,6 +66,8 @@ _EXPORTS: dict[str, str] = {
     "elbo": "tfpvae.evaluation.bounds",
     "held_out_metrics": "tfpvae.evaluation.bounds",
     "iwae_bound": "tfpvae.evaluation.bounds",
+    "cubo": "tfpvae.evaluation.bounds",
+    "gradient_snr": "tfpvae.evaluation.gradients",
     "DATASETS": "tfpvae.io.datasets",
     "DatasetUnavailableError": "tfpvae.io.datasets",
     "class_names": "tfpvae.io.datasets",
@@ -86,6 +88,7 @@ _EXPORTS: dict[str, str] = {
     "build_vae": "tfpvae.models",
     "build_vae_from_config": "tfpvae.models",
     "OBJECTIVES": "tfpvae.objectives",
+    "GRADIENTS": "tfpvae.objectives",
     "Objective": "tfpvae.objectives",
     "Terms": "tfpvae.objectives",
     "Parts": "tfpvae.objectives",
@@ -116,6 +119,7 @@ if TYPE_CHECKING:
     from tfpvae.evaluation.bounds import (
         ELBOTerms,
         bits_per_dim,
+        cubo,
         eight_bit_bound,
         elbo,
         held_out_metrics,
@@ -124,6 +128,7 @@ if TYPE_CHECKING:
     from tfpvae.evaluation.comparison import ComparisonRow, comparison_rows
     from tfpvae.evaluation.diagnostics import active_units, kl_per_dimension
     from tfpvae.evaluation.outliers import auroc, outlier_report, outlier_scores
+    from tfpvae.evaluation.gradients import gradient_snr
     from tfpvae.interfaces.run import TrainSettings, run_training
     from tfpvae.io.datasets import (
         DATASETS,
@@ -148,7 +153,7 @@ if TYPE_CHECKING:
         build_vae,
         build_vae_from_config,
     )
-    from tfpvae.objectives import OBJECTIVES, Objective, Parts, Terms
+    from tfpvae.objectives import GRADIENTS, OBJECTIVES, Objective, Parts, Terms
     from tfpvae.registry import Registry
     from tfpvae.training.callbacks import KLWarmUp, TemperatureAnnealing, TqdmProgress
     from tfpvae.training.checkpoints import Checkpoints
@@ -158,6 +163,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DATASETS",
+    "GRADIENTS",
     "KL_ATTACHMENTS",
     "LIKELIHOODS",
     "OBJECTIVES",
@@ -205,9 +211,11 @@ __all__ = [
     "build_vae_from_config",
     "class_names",
     "comparison_rows",
+    "cubo",
     "eight_bit_bound",
     "elbo",
     "get_likelihood",
+    "gradient_snr",
     "held_out_metrics",
     "iwae_bound",
     "kl_per_dimension",

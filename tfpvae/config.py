@@ -15,6 +15,13 @@ from tfpvae.components.precision import PRECISIONS
 from tfpvae.components.priors import PRIORS
 from tfpvae.components.trunks import ARCHITECTURES, TrunkSizes
 from tfpvae.objectives import OBJECTIVES
+from tfpvae.objectives.base import refuse_options
+from tfpvae.objectives.free_bits import check_free_bits_value
+from tfpvae.objectives.gradients import check_gradient, gradient_name
+from tfpvae.objectives.renyi import check_alpha
+
+#: The objectives whose options (``alpha``, ``gradient``, ``free_bits``) the config checks.
+BUILTIN_OBJECTIVES = ("elbo", "iwae", "renyi")
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,13 @@ class VAEConfig:
         n_samples: Draws of z per image in the ``"elbo"`` objective; 1 is the course's.
         iwae_k: K, importance samples per image of the ``"iwae"`` objective (≥ 1;
             K = 1 is the single-sample ELBO).
+        alpha: α of ``objective="renyi"`` (≠ 1; 0 is the IWAE bound, α → 1 the
+            ELBO); ``None`` for the other objectives, which refuse it. Its K is ``n_samples``.
+        gradient: The gradient estimator (``tfpvae.objectives.gradients.GRADIENTS``):
+            ``"standard"`` (the default), ``"dreg"`` (``"iwae"``, ``"renyi"``) or ``"stl"``
+            (``"elbo"``); the loss's value is the same.
+        free_bits: λ: each latent dimension's batch-mean KL floored at λ nats
+            (``objective="elbo"``, Gaussian posteriors, a factorised prior); 0 is off.
         num_flows: Flows of ``posterior="iaf"`` (autoregressive), ``"planar"`` or ``"radial"``.
         flow_hidden_units: Hidden widths of each flow's autoregressive network
             (``posterior="iaf"``); the encoder's context vector has the first width.
@@ -97,6 +111,9 @@ class VAEConfig:
     categories: int = 10
     temperature: float = 1.0
     iwae_k: int = 5
+    alpha: float | None = None
+    gradient: str = "standard"  # None is read as "standard"
+    free_bits: float = 0.0
     num_flows: int = 2
     flow_hidden_units: tuple[int, ...] = (64,)
     top_hidden_units: tuple[int, ...] = (32, 32)
@@ -113,6 +130,8 @@ class VAEConfig:
                 object.__setattr__(self, name, tuple(value))
         if self.latent_dim is None:
             object.__setattr__(self, "latent_dim", self._family_latent_dim())
+        if self.gradient is None:
+            object.__setattr__(self, "gradient", "standard")
         self.validate()
 
     def _family_latent_dim(self) -> int | None:
@@ -132,6 +151,7 @@ class VAEConfig:
         KL_ATTACHMENTS.get(self.kl)
         OBJECTIVES.get(self.objective)
         self._validate_prior_and_family()  # latent_dim too: its size may be the family's
+        self._validate_objective_options()
         _positive_int("kl_samples", self.kl_samples)
         _positive_int("n_samples", self.n_samples)
         _positive_int("num_flows", self.num_flows)
@@ -207,14 +227,14 @@ class VAEConfig:
                 f"pseudo-inputs, which posterior={self.posterior!r} cannot form; use "
                 "posterior='full' or 'diag', or prior='mixture'"
             )
-        if self.objective == "iwae" and self.use_exact_kl:
+        if self.objective in ("iwae", "renyi") and self.use_exact_kl:
             raise ValueError(
-                "objective='iwae' weighs each draw by p(z)/q(z|x), so it has no closed-form "
-                "KL to use; drop use_exact_kl (--exact-kl)"
+                f"objective={self.objective!r} weighs each draw by p(z)/q(z|x), so it has no "
+                "closed-form KL to use; drop use_exact_kl (--exact-kl)"
             )
-        if self.objective == "iwae" and family.latent_kind == "categorical":
+        if self.objective in ("iwae", "renyi") and family.latent_kind == "categorical":
             raise ValueError(
-                f"objective='iwae' needs log q(z|x) at reparameterised draws, which "
+                f"objective={self.objective!r} needs log q(z|x) at reparameterised draws, which "
                 f"posterior={self.posterior!r} does not have (its q is the exact categorical, "
                 "its draws relaxed); use objective='elbo'"
             )
@@ -259,6 +279,44 @@ class VAEConfig:
         """The sizes of the stochastic layers, bottom first: ``(d,)`` or ``(z1, z2)``."""
         dims = self.latent_dim
         return tuple(dims) if isinstance(dims, tuple) else (int(dims),)
+
+    def _validate_objective_options(self) -> None:
+        """``alpha``, ``gradient`` and ``free_bits`` against the objective and posterior."""
+        builtin = self.objective in BUILTIN_OBJECTIVES
+        gradient = check_gradient(self.objective, self.gradient) if builtin else None
+        if gradient is None:
+            gradient_name(self.gradient)
+        free_bits = check_free_bits_value(self.free_bits)
+        if self.objective == "renyi":
+            check_alpha(self.alpha)
+        elif builtin:
+            refuse_options(self.objective, alpha=self.alpha)
+        if builtin and self.objective != "elbo":
+            refuse_options(self.objective, free_bits=free_bits)
+        family = POSTERIORS.get(self.posterior)
+        if free_bits and isinstance(self.latent_dim, tuple):
+            raise ValueError(
+                f"free_bits floors each dimension's KL to N(0, I), which two stochastic layers "
+                f"(latent_dim={self.latent_dim!r}) do not have (p(z1|z2) is learned); use one "
+                "layer or free_bits=0"
+            )
+        if free_bits and not family.exact_kl:
+            raise ValueError(
+                f"free_bits needs each latent dimension's KL, which posterior="
+                f"{self.posterior!r} does not have; use posterior='diag' or 'full', or free_bits=0"
+            )
+        if free_bits and PRIORS.get(self.prior).learned:
+            raise ValueError(
+                f"free_bits needs a prior that factorises over the latent dimensions, not "
+                f"prior={self.prior!r}; use prior='standard_normal' or free_bits=0"
+            )
+        if gradient == "stl" and family.latent_kind != "continuous":
+            raise ValueError(
+                f"gradient='stl' needs log q(z|x) at reparameterised draws, which "
+                f"posterior={self.posterior!r} does not have; use gradient='standard'"
+            )
+        if gradient == "stl" and free_bits:
+            raise ValueError("gradient='stl' and free_bits do not combine; use one of them")
 
     @property
     def trunk_sizes(self) -> TrunkSizes:

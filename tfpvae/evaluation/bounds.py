@@ -1,4 +1,4 @@
-r"""Held-out numbers you can trust: the ELBO, its terms, and the IWAE bound.
+r"""Held-out numbers you can trust: the ELBO, its terms, the IWAE bound and the CUBO.
 
 All results are per image, in nats; :func:`bits_per_dim` converts. Bits per
 dimension are those of the density in the data space the likelihood is defined
@@ -169,23 +169,93 @@ def iwae_bound(
     Returns:
         ``[n]`` array of bounds.
     """
+    return log_mean_powers(vae, x, k, (1,), batch_size, chunk_size, seed, labels)[1]
+
+
+def cubo(
+    vae: Any,
+    x: np.ndarray,
+    k: int,
+    n: float = 2,
+    batch_size: int = 100,
+    chunk_size: int = 100,
+    seed: int = 0,
+    labels: Any = None,
+) -> np.ndarray:
+    r"""The χ upper bound CUBO\ :sub:`n` of Dieng et al. (2017), per image, in nats.
+
+    .. math::
+
+        \mathrm{CUBO}_n(x) = \frac1n \log \frac1k \sum_{j=1}^k w_j^n,
+        \qquad w_j = \frac{p(x|z_j)\,p(z_j)}{q(z_j|x)},\ z_j \sim q(z|x).
+
+    Its exact value :math:`\frac1n\log\mathbb{E}_q[w^n]` is an upper bound of
+    :math:`\log p(x)` for n ≥ 1 (Jensen), so with :func:`iwae_bound` it brackets
+    the log-likelihood: :math:`\mathcal{L}_k \le \log p(x) \lesssim \mathrm{CUBO}_n`.
+    **Its Monte Carlo estimate is biased low** (the log of an average is, by
+    Jensen again, below the log of the expectation, and heavy-tailed :math:`w^n`
+    are rarely drawn), so for small k the estimate can fall below log p(x); the
+    bias shrinks as k grows. At k = 1 it equals the one-draw IWAE. The draws are
+    the IWAE bound's at the same ``seed`` (image ``i``'s key), so the two ends of
+    the bracket are computed at the same z and CUBO ≥ IWAE image by image.
+
+    Args:
+        vae: A :class:`~tfpvae.VAE`.
+        x: Prepared images ``[n, *input_shape]``.
+        k: Draws per image.
+        n: The order, ≥ 1 (Dieng et al. train with n = 2).
+        batch_size: Images per batch.
+        chunk_size: Draws per decoder call.
+        seed: Seed for the draws.
+        labels: A conditional VAE's class ids ``[n]`` (required there).
+
+    Returns:
+        ``[n_images]`` array.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, float)) or not n >= 1:
+        raise ValueError(f"n must be a number >= 1 (the CUBO's order; 2 is usual), got {n!r}")
+    return log_mean_powers(vae, x, k, (n,), batch_size, chunk_size, seed, labels)[n] / n
+
+
+def log_mean_powers(
+    vae: Any,
+    x: np.ndarray,
+    k: int,
+    powers: tuple[float, ...],
+    batch_size: int = 100,
+    chunk_size: int = 100,
+    seed: int = 0,
+    labels: Any = None,
+) -> dict[float, np.ndarray]:
+    r""":math:`\log \frac1k \sum_j w_j^r` per image for each power r, at the same draws.
+
+    One pass over the decoder serves every power: ``(1,)`` is the IWAE bound,
+    ``(1, 2)`` the IWAE bound and twice the CUBO\ :sub:`2` together.
+
+    Returns:
+        ``{r: [n] array}``.
+    """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     x, labels = _checked(vae, x, labels)
-    bounds = []
+    results: dict[float, list[np.ndarray]] = {r: [] for r in powers}
     prior = vae.prior
     for start, xb, parts in _batches(vae, x, labels, batch_size):
         q = parts.posterior(xb, training=False)
         draws = _per_image_draws(q, k, _image_keys(seed, start, int(xb.shape[0]), stream=1))
-        running = tf.fill([tf.shape(xb)[0]], tf.constant(-np.inf, tf.float32))  # log Σ w
+        empty = tf.fill([tf.shape(xb)[0]], tf.constant(-np.inf, tf.float32))
+        running = {r: empty for r in powers}  # log Σ w^r, [batch]
         for chunk_start in range(0, k, chunk_size):
             z = draws[chunk_start : chunk_start + chunk_size]  # [size, batch, latent]
             log_w = _log_likelihood(parts, xb, z) - log_ratio(q, prior, z)
-            running = tf.reduce_logsumexp(
-                tf.concat([running[None], log_w], axis=0), axis=0
-            )  # [batch]
-        bounds.append((running - math.log(k)).numpy())
-    return np.concatenate(bounds)
+            for r in powers:
+                scaled = log_w if r == 1 else float(r) * log_w
+                running[r] = tf.reduce_logsumexp(
+                    tf.concat([running[r][None], scaled], axis=0), axis=0
+                )  # [batch]
+        for r in powers:
+            results[r].append((running[r] - math.log(k)).numpy())
+    return {r: np.concatenate(values) for r, values in results.items()}
 
 
 def held_out_metrics(
@@ -195,6 +265,7 @@ def held_out_metrics(
     seed: int = 0,
     pixels: np.ndarray | None = None,
     labels: Any = None,
+    cubo_n: float | None = None,
 ) -> dict[str, float | str | None]:
     """ELBO terms and the IWAE bound on ``x``, as a flat dict for ``metrics.json``.
 
@@ -208,9 +279,16 @@ def held_out_metrics(
             ``bits_per_dim_8bit``, its ``_se``, ``bound`` (which number it is)
             and ``data_space``.
         labels: A conditional VAE's class ids ``[n]`` (required there).
+        cubo_n: When given, adds the upper end of the bracket IWAE ≤ log p(x) ≲ CUBO
+            (:func:`cubo` of order ``cubo_n`` at the IWAE's own k draws, one pass):
+            ``cubo``, ``cubo_se``, ``cubo_n`` and ``bracket`` (the mean of CUBO − IWAE).
     """
+    if cubo_n is not None and (isinstance(cubo_n, bool) or not cubo_n >= 1):
+        raise ValueError(f"cubo_n must be a number >= 1 (2 is usual), got {cubo_n!r}")
     terms = elbo(vae, x, seed=seed, labels=labels)
-    bound = iwae_bound(vae, x, k=k, seed=seed, labels=labels)
+    powers = (1,) if cubo_n is None else (1, cubo_n)
+    sums = log_mean_powers(vae, x, k, powers, seed=seed, labels=labels)
+    bound = sums[1]
     n_dims = terms.n_dims
     metrics: dict[str, Any] = terms.summary()
     metrics.update(
@@ -221,6 +299,14 @@ def held_out_metrics(
         n_images=len(x),
         n_dims=n_dims,
     )
+    if cubo_n is not None:
+        upper = sums[cubo_n] / cubo_n
+        metrics.update(
+            cubo=float(upper.mean()),
+            cubo_se=standard_error(upper),
+            cubo_n=cubo_n,
+            bracket=float((upper - bound).mean()),
+        )
     if pixels is not None:
         metrics.update(
             eight_bit_bound(vae, pixels, k=k, seed=seed, prepared=(x, bound), labels=labels)

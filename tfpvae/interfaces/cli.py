@@ -48,6 +48,9 @@ MODEL_OPTIONS = {
     "objective": "objective",
     "n_samples": "n_samples",
     "train_k": "iwae_k",
+    "alpha": "alpha",
+    "gradient": "gradient",
+    "free_bits": "free_bits",
     "num_flows": "num_flows",
     "flow_hidden_units": "flow_hidden_units",
     "top_hidden_units": "top_hidden_units",
@@ -204,12 +207,29 @@ def _add_train_parser(subparsers, parents: list[argparse.ArgumentParser]) -> Non
         help="epochs of exponential temperature decay to --temperature-end (default: 0 = constant)",
     )
     p.add_argument("--objective", choices=names.OBJECTIVES, help="training loss (default: elbo)")
-    p.add_argument("--n-samples", type=int, help="draws of z per image for --objective elbo")
+    p.add_argument(
+        "--n-samples", type=int, help="draws of z per image for --objective elbo or renyi"
+    )
     p.add_argument(
         "--train-k",
         type=int,
         help="importance samples per image for --objective iwae (default: 5; "
         "--k is the held-out bound's)",
+    )
+    p.add_argument(
+        "--alpha",
+        type=float,
+        help="α of --objective renyi (≠ 1; 0 is the IWAE bound); its K is --n-samples",
+    )
+    p.add_argument(
+        "--gradient",
+        choices=names.GRADIENTS,
+        help="gradient estimator: standard (default), dreg (iwae, renyi), stl (elbo)",
+    )
+    p.add_argument(
+        "--free-bits",
+        type=float,
+        help="floor each latent dimension's batch-mean KL at this many nats (elbo; default 0)",
     )
     p.add_argument(
         "--num-flows", type=int, help="flows of --posterior iaf, planar or radial (default: 2)"
@@ -272,6 +292,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OTHER_DATASET",
         help="also score the test images of OTHER_DATASET as outliers and report each outlier "
         "score's AUROC (from the run's data location, as the run's own dataset)",
+    )
+    ev.add_argument(
+        "--cubo",
+        type=float,
+        nargs="?",
+        const=2.0,
+        default=None,
+        metavar="N",
+        help="also the χ upper bound CUBO_N (default N: 2) at the same k draws: the bracket "
+        "IWAE <= log p(x) <~ CUBO (its estimate is biased low)",
     )
     pl = subparsers.add_parser(
         "plot",
@@ -367,6 +397,12 @@ def _format_metrics(metrics: dict[str, Any]) -> str:
         f"  IWAE k={metrics['iwae_k']:<5d}{metrics['iwae']:10.3f} ± {metrics['iwae_se']:.3f}"
         f"   ({metrics['iwae_bits_per_dim']:.4f} bits/dim)",
     ]
+    if "cubo" in metrics:
+        lines.append(
+            f"  CUBO n={metrics['cubo_n']:<5g}{metrics['cubo']:10.3f} ± {metrics['cubo_se']:.3f}"
+            f"   (bracket IWAE <= log p(x) <~ CUBO: {metrics['bracket']:.3f} wide; "
+            "the CUBO estimate is biased low)"
+        )
     if "bound" in metrics:
         lines.append("comparable across likelihoods, bits/dim of the 8-bit images:")
         if metrics.get("bits_per_dim_8bit") is None:
@@ -419,12 +455,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     vae = load(args.run_dir)
     settings = dataclasses.replace(settings_of(args.run_dir), eval_k=args.k, seed=args.seed)
     data = load_run_data(settings, vae.config.likelihood)
+    if args.cubo is not None and not args.cubo >= 1:
+        raise UsageError(f"--cubo must be a number >= 1, got {args.cubo:g}")
     extra = (
         {"outliers": outlier_report_of_run(vae, data, settings, args.outliers)}
         if args.outliers
         else {}
     )
-    print(_format_metrics(write_metrics(vae, data, settings, args.run_dir, extra=extra)))
+    metrics = write_metrics(vae, data, settings, args.run_dir, extra=extra, cubo_n=args.cubo)
+    print(_format_metrics(metrics))
     return 0
 
 

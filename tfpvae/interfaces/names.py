@@ -29,7 +29,9 @@ POSTERIORS = ("full", "diag", "iaf", "planar", "radial", "relaxed_categorical")
 #: :data:`tfpvae.components.priors.PRIORS`
 PRIORS = ("standard_normal", "mixture", "vamp")
 #: :data:`tfpvae.objectives.OBJECTIVES`
-OBJECTIVES = ("elbo", "iwae")
+OBJECTIVES = ("elbo", "iwae", "renyi")
+#: :data:`tfpvae.objectives.gradients.GRADIENTS`
+GRADIENTS = ("standard", "dreg", "stl")
 #: :data:`tfpvae.components.kl.KL_ATTACHMENTS`
 KL_ATTACHMENTS = ("add_loss", "regularizer")
 #: :data:`tfpvae.io.datasets.DATASETS`

@@ -487,11 +487,17 @@ def run_training(
 
 
 def write_metrics(
-    vae: VAE, data: RunData, settings: TrainSettings, out: Path, extra: dict | None = None
+    vae: VAE,
+    data: RunData,
+    settings: TrainSettings,
+    out: Path,
+    extra: dict | None = None,
+    cubo_n: float | None = None,
 ) -> dict:
     """Computes the held-out metrics on the test split and writes ``metrics.json``.
 
-    They include the latent use (:func:`~tfpvae.evaluation.diagnostics.latent_use`)
+    They include the latent use (:func:`~tfpvae.evaluation.diagnostics.latent_use`),
+    with ``cubo_n`` the CUBO bracket (:func:`~tfpvae.evaluation.bounds.held_out_metrics`),
     and whatever ``extra`` holds (e.g. ``outliers``).
     """
     metrics: dict[str, Any] = held_out_metrics(
@@ -501,6 +507,7 @@ def write_metrics(
         seed=settings.seed,
         pixels=data.pixels_test,
         **given(vae, data.y_test),
+        cubo_n=cubo_n,
     )
     metrics["dataset"] = settings.dataset
     metrics.update(latent_use(vae, data.x_test, **given(vae, data.y_test)))

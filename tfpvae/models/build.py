@@ -58,7 +58,8 @@ def build_vae(
         strategy: A ``tf.distribute.Strategy``; the model is built and compiled in
             its scope. ``None`` uses the current one (one device by default).
         **config_fields: Further :class:`~tfpvae.config.VAEConfig` fields
-            (``objective``, ``n_samples``, ``iwae_k``, ``num_flows``, ``flow_hidden_units``,
+            (``objective``, ``n_samples``, ``iwae_k``, ``alpha``, ``gradient``,
+            ``free_bits``, ``num_flows``, ``flow_hidden_units``,
             ``conv_filters``, ``precision``, ``fast_path``, ``prior``, ``prior_components``,
             ``categorical_dims``, ``categories``, ``temperature``, and ``num_classes=C``
             for a conditional VAE q(z|x, y), p(x|z, y)).
@@ -127,6 +128,9 @@ def build_vae_from_config(
             kl_weight=kl_term.kl_weight,
             n_samples=config.n_samples,
             iwae_k=config.iwae_k,
+            alpha=config.alpha,
+            gradient=config.gradient,
+            free_bits=config.free_bits,
             fast_path=config.fast_path,
             precision=config.precision,
             recipe=Recipe(config, custom_prior=prior is not None),

@@ -46,14 +46,20 @@ class VAE(KerasModelIO, steps.KerasSteps, tfk.Model):
             variables (a :class:`~tfpvae.components.priors.LearnedPrior`, or any layer
             that returns a distribution when called with ``0.``). ``None``: the KL
             layer's ``distribution_b``, else N(0, I).
-        objective: A name from ``tfpvae.OBJECTIVES`` (``"elbo"``, ``"iwae"``) or a
+        objective: A name from ``tfpvae.OBJECTIVES`` (``"elbo"``, ``"iwae"``, ``"renyi"``) or a
             function ``(parts, **options) → Objective``.
         kl_weight: β, a float or a ``tf.Variable``; ``None``: the KL layer's ``weight``,
             else 1.
         use_exact_kl: Overrides the KL layer's setting (``None`` keeps it; without a
             KL layer the default is the closed form where TFP has one).
-        n_samples: Draws of z per image for ``"elbo"``.
+        n_samples: Draws of z per image for ``"elbo"``; K, the draws of ``"renyi"``.
         iwae_k: Importance samples per image for ``"iwae"``.
+        alpha: α of ``objective="renyi"`` (≠ 1; 0 is the IWAE bound); refused by the others.
+        gradient: The gradient estimator (``tfpvae.objectives.gradients.GRADIENTS``):
+            ``None``/``"standard"``, ``"dreg"`` (``"iwae"``, ``"renyi"``) or ``"stl"``
+            (``"elbo"``). The loss value is the same; the gradient differs.
+        free_bits: λ ≥ 0: each latent dimension's batch-mean KL floored at λ nats
+            (``"elbo"``; 0 is off; see ``tfpvae.objectives.free_bits``).
         fast_path: Let the fused objectives run where the parts' types allow.
         precision: ``"float32"`` or a mixed policy name (loss scaling).
         recipe: A :class:`~tfpvae.models.keras_io.Recipe` (the
@@ -73,6 +79,9 @@ class VAE(KerasModelIO, steps.KerasSteps, tfk.Model):
         use_exact_kl: bool | None = None,
         n_samples: int = 1,
         iwae_k: int = 5,
+        alpha: float | None = None,
+        gradient: str | None = None,
+        free_bits: float = 0.0,
         fast_path: bool = True,
         precision: str = "float32",
         recipe: Any = None,
@@ -94,11 +103,14 @@ class VAE(KerasModelIO, steps.KerasSteps, tfk.Model):
         # The code's size (the top layer's with two stochastic layers, see `encode`).
         self.latent_dim: int = resolved.parts.code_size
         self.latent_dims: tuple[int, ...] = resolved.parts.latent_dims
+        # Set options only: a factory that takes none of them still works without them.
+        options = dict(alpha=alpha, gradient=gradient, free_bits=free_bits or None)
         self.settings = dict(
             objective=objective, use_exact_kl=use_exact_kl, n_samples=int(n_samples),
             iwae_k=int(iwae_k), fast_path=bool(fast_path), precision=precision,
+            **{name: value for name, value in options.items() if value is not None},
         )  # fmt: skip
-        self.objective = steps.make_objective(objective, self.parts, n_samples, iwae_k)
+        self.objective = steps.make_objective(objective, self.parts, n_samples, iwae_k, **options)
         self.precision = steps.precision_of(precision)
         self.loss_tracker = tfk.metrics.Mean(name="loss")
         self.rate_tracker = tfk.metrics.Mean(name="rate")

@@ -227,5 +227,31 @@ def weighted_mean(values: tf.Tensor, weights: tf.Tensor | None) -> tf.Tensor:
     return tf.math.divide_no_nan(tf.reduce_sum(weights * values), tf.reduce_sum(weights))
 
 
-#: Objective registry: name → ``(parts, **options) → Objective``; options ``n_samples``, ``iwae_k``.
+#: Objective registry: name → ``(parts, **options) → Objective``; options ``n_samples``,
+#: ``iwae_k``, and, only when set, ``alpha``, ``gradient`` and ``free_bits``.
 OBJECTIVES: Registry[Callable[..., Objective]] = Registry("objective")
+
+#: What to use instead, for an option an objective does not take.
+_OPTION_HINTS = {
+    "alpha": "alpha is the order of the Rényi bound: use objective='renyi'",
+    "free_bits": "free bits floor the ELBO's KL term: use objective='elbo'",
+}
+
+
+def refuse_options(objective: str, **given: Any) -> None:
+    """Raises ``ValueError`` for any option in ``given`` that is set (not ``None``; for
+    ``free_bits``, not 0 either).
+
+    Args:
+        objective: The objective's name, for the message.
+        **given: Options the objective does not take (``alpha``, ``free_bits``).
+    """
+    for name, value in given.items():
+        off = value is None or (
+            name == "free_bits" and isinstance(value, (int, float)) and not value
+        )
+        if not off:
+            raise ValueError(
+                f"{name}={value!r} does not apply to objective={objective!r}; "
+                f"{_OPTION_HINTS.get(name, f'leave {name} out')}, or leave {name} out"
+            )

@@ -14,6 +14,13 @@ the Monte Carlo estimate at the S draws, or at test points of its own.
 distributions the networks return. :func:`make_elbo` returns the fused
 implementation of :mod:`tfpvae.objectives.fused` instead where the *types* of
 the parts allow it: the same objective in plain ops.
+
+Two options change it: ``gradient="stl"`` (sticking the landing,
+:mod:`tfpvae.objectives.gradients`) keeps the loss's value and drops the score
+term from the KL's gradient, whose rate is then differentiated as the sampled
+:math:`\frac1S\sum_s \log q(z_s|x) - \log p(z_s)` at the decoder's draws with
+log q through z only (the value stays the configured rate, exact or sampled);
+``free_bits=λ`` floors each latent dimension's KL (:mod:`tfpvae.objectives.free_bits`).
 """
 
 from __future__ import annotations
@@ -21,9 +28,18 @@ from __future__ import annotations
 from typing import Any
 
 from tfpvae._backend import tf, tfp
-from tfpvae.objectives.base import OBJECTIVES, Objective, Parts, SeededObjective, Terms
+from tfpvae.objectives.base import (
+    OBJECTIVES,
+    Objective,
+    Parts,
+    SeededObjective,
+    Terms,
+    refuse_options,
+)
 from tfpvae.objectives.estimators import elbo_terms, log_likelihood
+from tfpvae.objectives.free_bits import check_free_bits, check_free_bits_value, floored_rate
 from tfpvae.objectives.fused import FusedELBO, fused_applies
+from tfpvae.objectives.gradients import check_gradient, path_log_prob, with_value
 
 
 class ELBO(SeededObjective):
@@ -36,11 +52,36 @@ class ELBO(SeededObjective):
     Args:
         parts: The model's :class:`~tfpvae.objectives.base.Parts`.
         n_samples: S, draws of z per image.
+        gradient: ``"standard"`` (``None``) or ``"stl"``.
+        free_bits: λ ≥ 0 nats per latent dimension; 0 is off.
     """
 
-    def __init__(self, parts: Parts, n_samples: int = 1) -> None:
+    def __init__(
+        self,
+        parts: Parts,
+        n_samples: int = 1,
+        gradient: str | None = None,
+        free_bits: float = 0.0,
+    ) -> None:
         super().__init__(parts)
         self.n_samples = int(n_samples)
+        self.gradient = check_gradient("elbo", gradient)
+        self.free_bits = check_free_bits_value(free_bits)
+        if self.gradient == "stl" and parts.family.latent_kind != "continuous":
+            raise ValueError(
+                "gradient='stl' needs log q(z|x) at reparameterised draws, which a relaxed "
+                "categorical posterior does not have (its rate is the exact categorical KL); "
+                "use the default gradient"
+            )
+        if self.gradient == "stl" and self.free_bits:
+            raise ValueError(
+                "gradient='stl' and free_bits do not combine: free bits replaces the sampled "
+                "KL whose score term STL drops by per-dimension KLs; use one of them"
+            )
+        if self.free_bits:
+            shape = parts.encoder.model.input_shape[1:]
+            probe = parts.posterior(tf.zeros([1, *shape]), training=False)
+            check_free_bits(probe, parts.prior.distribution())
 
     def terms(self, x: tf.Tensor, noise: Any = None, training: bool = False) -> Terms:
         """Per-image terms; ``noise`` is a stateless seed ``[2]`` (``None`` draws one)."""
@@ -53,14 +94,31 @@ class ELBO(SeededObjective):
         )
         # The sampled KL's own test points come from a seed derived from the draws'.
         test_seed = tfp.random.split_seed(seed, n=1, salt="kl_test_points")[0]
-        return elbo_terms(
-            log_lik, q, parts.prior.distribution(), z, parts.kl, parts.kl_weight, test_seed
-        )
+        prior = parts.prior.distribution()
+        terms = elbo_terms(log_lik, q, prior, z, parts.kl, parts.kl_weight, test_seed)
+        beta = tf.cast(parts.kl_weight, terms.rate.dtype)
+        if self.free_bits:
+            floored = floored_rate(q, prior, z, self.free_bits)
+            return terms._replace(loss=terms.distortion + beta * floored)
+        if self.gradient == "stl":
+            path_rate = tf.reduce_mean(path_log_prob(q, z) - prior.log_prob(z), axis=0)
+            return terms._replace(loss=with_value(terms.loss, terms.distortion + beta * path_rate))
+        return terms
 
 
-def make_elbo(parts: Parts, n_samples: int = 1, **_: Any) -> Objective:
+def make_elbo(
+    parts: Parts,
+    n_samples: int = 1,
+    gradient: str | None = None,
+    free_bits: float = 0.0,
+    alpha: Any = None,
+    **_: Any,
+) -> Objective:
     """The ``"elbo"`` objective: fused where the parts' types allow it, else :class:`ELBO`."""
-    return (FusedELBO if fused_applies(parts) else ELBO)(parts, n_samples)
+    refuse_options("elbo", alpha=alpha)
+    if fused_applies(parts, gradient=gradient, free_bits=free_bits):
+        return FusedELBO(parts, n_samples)
+    return ELBO(parts, n_samples, gradient=gradient, free_bits=free_bits)
 
 
 OBJECTIVES.register("elbo", make_elbo)

@@ -84,7 +84,8 @@ def log_ratio(q: tfd.Distribution, prior: tfd.Distribution, z: tf.Tensor) -> tf.
 
 
 def iwae_terms(log_lik: tf.Tensor, ratio: tf.Tensor, kl_weight: tf.Tensor | float) -> Terms:
-    r"""Per-image IWAE :class:`~tfpvae.objectives.base.Terms` from K draws.
+    r"""Per-image IWAE :class:`~tfpvae.objectives.base.Terms` from K draws: the Rényi
+    bound at α = 0 (:func:`renyi_terms`).
 
     Args:
         log_lik: ``[K, batch]`` :math:`\log p(x|z_k)`.
@@ -95,7 +96,37 @@ def iwae_terms(log_lik: tf.Tensor, ratio: tf.Tensor, kl_weight: tf.Tensor | floa
         The loss :math:`-\log\frac1K\sum_k w_k` and the K-draw averages of the rate
         and distortion, each ``[batch]``.
     """
+    return renyi_terms(log_lik, ratio, kl_weight, alpha=0.0)
+
+
+def log_weights(log_lik: tf.Tensor, ratio: tf.Tensor, kl_weight: tf.Tensor | float) -> tf.Tensor:
+    r""":math:`\log w_k = \log p(x|z_k) - \beta\,(\log q(z_k|x) - \log p(z_k))`, ``[K, batch]``."""
+    return log_lik - tf.cast(kl_weight, ratio.dtype) * ratio
+
+
+def renyi_terms(
+    log_lik: tf.Tensor, ratio: tf.Tensor, kl_weight: tf.Tensor | float, alpha: float
+) -> Terms:
+    r"""Per-image terms of the variational Rényi bound (Li & Turner, 2016) from K draws.
+
+    .. math:: \mathcal{L}_\alpha = \frac{1}{1-\alpha}
+        \log \frac1K \sum_k w_k^{1-\alpha},
+
+    computed as a log-sum-exp of :math:`(1-\alpha)\log w_k`. α = 0 is the IWAE
+    bound (bit for bit: the factor is 1); α → 1 tends to the K-draw ELBO.
+
+    Args:
+        log_lik: ``[K, batch]`` :math:`\log p(x|z_k)`.
+        ratio: ``[K, batch]`` :math:`\log q(z_k|x) - \log p(z_k)`.
+        kl_weight: β, on the log ratio as in :func:`log_weights`.
+        alpha: α ≠ 1.
+
+    Returns:
+        The loss :math:`-\mathcal{L}_\alpha` and the K-draw averages of the rate and
+        distortion, each ``[batch]``.
+    """
     k = tf.cast(tf.shape(log_lik)[0], log_lik.dtype)
-    log_w = log_lik - tf.cast(kl_weight, ratio.dtype) * ratio
-    loss = tf.math.log(k) - tf.reduce_logsumexp(log_w, axis=0)
+    power = 1.0 - float(alpha)
+    scaled = power * log_weights(log_lik, ratio, kl_weight)
+    loss = (tf.math.log(k) - tf.reduce_logsumexp(scaled, axis=0)) / power
     return Terms(loss, tf.reduce_mean(ratio, axis=0), -tf.reduce_mean(log_lik, axis=0))

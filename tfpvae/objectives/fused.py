@@ -41,7 +41,8 @@ from dataclasses import dataclass
 from tfpvae._backend import tf, tfp, tfpl
 from tfpvae.components.parts import is_standard_normal
 from tfpvae.objectives.base import Objective, Parts, Terms
-from tfpvae.objectives.estimators import iwae_terms, tile_images
+from tfpvae.objectives.estimators import renyi_terms, tile_images
+from tfpvae.objectives.gradients import gradient_name
 
 #: Noise of the fused path: ``eps [S, batch, d]`` and optional ``kl_eps [K, batch, d]``.
 Noise = tuple[tf.Tensor, tf.Tensor | None]
@@ -128,15 +129,19 @@ FUSED_GAUSSIANS: dict[type, Callable[[tf.Tensor, int], GaussianParams]] = {
 }
 
 
-def fused_applies(parts: Parts) -> bool:
+def fused_applies(parts: Parts, *, gradient: str | None = None, free_bits: float = 0.0) -> bool:
     """Whether the fused objectives cover these parts, judged by their types.
 
     A Gaussian posterior layer of :data:`FUSED_GAUSSIANS` and a registered
     likelihood layer, both at the end of graph networks; a prior that is N(0, I)
-    without variables; test points the fused KL can draw; ``fast_path`` on.
+    without variables; test points the fused KL can draw; ``fast_path`` on; the
+    standard gradient (``gradient`` ``None`` or ``"standard"``: the DReG and STL
+    estimators run on the general path) and no free bits (``free_bits`` 0).
     """
     return (
-        parts.fast_path
+        gradient_name(gradient) == "standard"
+        and not free_bits
+        and parts.fast_path
         and parts.encoder.params is not None
         and type(parts.encoder.layer) in FUSED_GAUSSIANS
         and parts.decoder.params is not None
@@ -215,16 +220,19 @@ class FusedELBO(_Fused):
 
 class FusedIWAE(_Fused):
     """The K-sample IWAE loss of a Gaussian posterior against N(0, I), as plain ops
-    (each draw weighed by :func:`standard_log_ratio`).
+    (each draw weighed by :func:`standard_log_ratio`); with ``alpha``, the Rényi loss.
 
     Args:
         parts: The model's :class:`~tfpvae.objectives.base.Parts`.
         k: K, importance samples per image.
+        alpha: α of the Rényi bound (:func:`~tfpvae.objectives.estimators.renyi_terms`);
+            0 is the IWAE.
     """
 
-    def __init__(self, parts: Parts, k: int) -> None:
+    def __init__(self, parts: Parts, k: int, alpha: float = 0.0) -> None:
         super().__init__(parts)
         self.k = int(k)
+        self.alpha = float(alpha)
 
     def draw_noise(self, generator: tf.random.Generator, batch: tf.Tensor) -> tf.Tensor:
         """Standard normal ``eps [K, batch, latent_dim]``."""
@@ -236,4 +244,5 @@ class FusedIWAE(_Fused):
         q = self.posterior_params(x, training)
         z = q.loc + q.scale_times(eps)  # [K, batch, d]
         ratio = standard_log_ratio(q, z, eps)
-        return iwae_terms(self.log_likelihood(x, z, training), ratio, self.parts.kl_weight)
+        log_lik = self.log_likelihood(x, z, training)
+        return renyi_terms(log_lik, ratio, self.parts.kl_weight, self.alpha)

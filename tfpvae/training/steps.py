@@ -26,15 +26,22 @@ from tfpvae.training.tuning import forget_step_functions, one_step_per_call
 next_seed = fit_layer.next_seed
 
 
-def make_objective(objective: Any, parts: Parts, n_samples: int, iwae_k: int) -> Objective:
-    """The objective named ``objective`` in ``OBJECTIVES`` (or a factory) over ``parts``."""
+def make_objective(
+    objective: Any, parts: Parts, n_samples: int, iwae_k: int, **options: Any
+) -> Objective:
+    """The objective named ``objective`` in ``OBJECTIVES`` (or a factory) over ``parts``.
+
+    ``options`` (``alpha``, ``gradient``, ``free_bits``) reach the factory only when
+    set (not ``None``), so a factory that takes none of them still works without them.
+    """
     factory = OBJECTIVES.get(objective) if isinstance(objective, str) else objective
     if not callable(factory):
         raise ValueError(
             f"objective must be a name from tfpvae.OBJECTIVES ({', '.join(OBJECTIVES.names())}) "
             f"or a function (parts, **options) -> Objective, got {type(objective).__name__}"
         )
-    made = factory(parts, n_samples=int(n_samples), iwae_k=int(iwae_k))
+    given = {name: value for name, value in options.items() if value is not None}
+    made = factory(parts, n_samples=int(n_samples), iwae_k=int(iwae_k), **given)
     if not isinstance(made, Objective):
         raise ValueError(f"the objective factory returned {type(made).__name__}, not an Objective")
     return made
