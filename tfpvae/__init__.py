@@ -127,8 +127,8 @@ if TYPE_CHECKING:
     )
     from tfpvae.evaluation.comparison import ComparisonRow, comparison_rows
     from tfpvae.evaluation.diagnostics import active_units, kl_per_dimension
-    from tfpvae.evaluation.outliers import auroc, outlier_report, outlier_scores
     from tfpvae.evaluation.gradients import gradient_snr
+    from tfpvae.evaluation.outliers import auroc, outlier_report, outlier_scores
     from tfpvae.interfaces.run import TrainSettings, run_training
     from tfpvae.io.datasets import (
         DATASETS,
