@@ -33,10 +33,12 @@ def _objectives(parts, gradient: str) -> dict:
     }
 
 
-@pytest.mark.parametrize("gradient", ["dreg", "stl"])
-def test_same_loss_and_decoder_gradient_other_encoder_gradient(digits, gradient) -> None:
+@pytest.mark.parametrize(
+    ("gradient", "posterior"), [("dreg", "full"), ("stl", "full"), ("dreg", "radial")]
+)
+def test_same_loss_and_decoder_gradient_other_encoder_gradient(digits, gradient, posterior):
     vae = tfpvae.build_vae(likelihood="bernoulli", input_shape=(8, 8), hidden_units=(16,),
-                           latent_dim=3, kl_weight=0.8)  # fmt: skip
+                           latent_dim=3, kl_weight=0.8, posterior=posterior)  # fmt: skip
     x = tf.constant(tfpvae.prepare(digits[0][0][:10], "bernoulli"))
     encoder = {v.ref() for v in vae.encoder.trainable_variables}
     for name, (other, standard) in _objectives(vae.parts, gradient).items():
@@ -197,6 +199,11 @@ def test_gradient_names_and_refusals(digits) -> None:
         build(objective="iwae", gradient="nope")
     with pytest.raises(ValueError, match="gradient='stl' needs log q"):
         build(posterior="relaxed_categorical", gradient="stl", likelihood="bernoulli")
+    with pytest.raises(ValueError, match="a planar flow's inverse is a bisection"):
+        tfpvae.VAE(build(posterior="planar").encoder, build().decoder, objective="iwae",
+                   gradient="dreg")  # fmt: skip
+    with pytest.raises(ValueError, match="posterior='planar'"):
+        tfpvae.VAEConfig(posterior="planar", gradient="stl")
     vae = build(objective="iwae")
     assert fused_applies(vae.parts) and fused_applies(vae.parts, gradient="standard")
     assert not fused_applies(vae.parts, gradient="dreg")

@@ -315,6 +315,12 @@ class VAEConfig:
                 f"gradient='stl' needs log q(z|x) at reparameterised draws, which "
                 f"posterior={self.posterior!r} does not have; use gradient='standard'"
             )
+        if gradient not in (None, "standard") and self.posterior == "planar":
+            raise ValueError(
+                f"gradient={gradient!r} needs log q(z|x) at any z with its exact gradient, "
+                "which posterior='planar' (a bisection inverse) does not give; use "
+                "gradient='standard', or posterior='radial' or 'iaf'"
+            )
         if gradient == "stl" and free_bits:
             raise ValueError("gradient='stl' and free_bits do not combine; use one of them")
 

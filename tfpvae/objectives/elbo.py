@@ -39,7 +39,12 @@ from tfpvae.objectives.base import (
 from tfpvae.objectives.estimators import elbo_terms, log_likelihood
 from tfpvae.objectives.free_bits import check_free_bits, check_free_bits_value, floored_rate
 from tfpvae.objectives.fused import FusedELBO, fused_applies
-from tfpvae.objectives.gradients import check_gradient, path_log_prob, with_value
+from tfpvae.objectives.gradients import (
+    check_gradient,
+    check_path_gradient,
+    path_log_prob,
+    with_value,
+)
 
 
 class ELBO(SeededObjective):
@@ -66,6 +71,7 @@ class ELBO(SeededObjective):
         super().__init__(parts)
         self.n_samples = int(n_samples)
         self.gradient = check_gradient("elbo", gradient)
+        check_path_gradient(self.gradient, parts.encoder.layer)
         self.free_bits = check_free_bits_value(free_bits)
         if self.gradient == "stl" and parts.family.latent_kind != "continuous":
             raise ValueError(

@@ -33,6 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tfpvae._backend import tf, tfd
+from tfpvae.components.planar_radial import PlanarPosterior
 from tfpvae.registry import Registry
 
 
@@ -91,6 +92,22 @@ def check_gradient(objective: str, gradient: str | None) -> str:
             f"{objective!r}; use {suggestion} (None, 'standard') with objective={objective!r}"
         )
     return name
+
+
+def check_path_gradient(gradient: str, posterior_layer: object) -> None:
+    """Raises ``ValueError`` when ``gradient`` needs :func:`path_log_prob` and the posterior
+    layer cannot give it exactly.
+
+    A planar flow's inverse is a bisection (:class:`~tfpvae.components.bijectors.Planar`):
+    its value is right, its gradient is not the implicit one, so log q at a point that
+    is not q's own draw would carry a wrong gradient.
+    """
+    if gradient != "standard" and isinstance(posterior_layer, PlanarPosterior):
+        raise ValueError(
+            f"gradient={gradient!r} differentiates log q(z|x) through z, which needs the "
+            "posterior's inverse with its exact gradient; a planar flow's inverse is a "
+            "bisection: use the default gradient, or posterior='radial' or 'iaf'"
+        )
 
 
 def path_log_prob(q: tfd.Distribution, z: tf.Tensor) -> tf.Tensor:

@@ -41,7 +41,13 @@ from tfpvae.objectives.base import (
 )
 from tfpvae.objectives.estimators import log_likelihood, log_ratio, log_weights, renyi_terms
 from tfpvae.objectives.fused import FusedIWAE, fused_applies
-from tfpvae.objectives.gradients import ScaledPath, check_gradient, path_log_prob, with_value
+from tfpvae.objectives.gradients import (
+    ScaledPath,
+    check_gradient,
+    check_path_gradient,
+    path_log_prob,
+    with_value,
+)
 
 
 class IWAE(SeededObjective):
@@ -63,6 +69,7 @@ class IWAE(SeededObjective):
         super().__init__(parts)
         self.k = int(k)
         self.gradient = check_gradient(self.name, gradient)
+        check_path_gradient(self.gradient, parts.encoder.layer)
         self.alpha = float(alpha)
 
     def terms(self, x: tf.Tensor, noise: Any = None, training: bool = False) -> Terms:
