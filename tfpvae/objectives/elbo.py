@@ -85,9 +85,7 @@ class ELBO(SeededObjective):
                 "KL whose score term STL drops by per-dimension KLs; use one of them"
             )
         if self.free_bits:
-            shape = parts.encoder.model.input_shape[1:]
-            probe = parts.posterior(tf.zeros([1, *shape]), training=False)
-            check_free_bits(probe, parts.prior.distribution())
+            check_free_bits(probe_posterior(parts), parts.prior.distribution())
 
     def terms(self, x: tf.Tensor, noise: Any = None, training: bool = False) -> Terms:
         """Per-image terms; ``noise`` is a stateless seed ``[2]`` (``None`` draws one)."""
@@ -110,6 +108,15 @@ class ELBO(SeededObjective):
             path_rate = tf.reduce_mean(path_log_prob(q, z) - prior.log_prob(z), axis=0)
             return terms._replace(loss=with_value(terms.loss, terms.distortion + beta * path_rate))
         return terms
+
+
+def probe_posterior(parts: Parts) -> Any:
+    """q(z|x) of one blank image (with class 0 bound in for a conditional VAE)."""
+    shape = parts.encoder.model.input_shape
+    if isinstance(shape, list):  # a conditional encoder: [images, one_hot]
+        shape = shape[0]
+    probe = parts if parts.conditioning is None else parts.given(tf.zeros([1], tf.int32))
+    return probe.posterior(tf.zeros([1, *shape[1:]]), training=False)
 
 
 def make_elbo(
