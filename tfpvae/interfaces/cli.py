@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tomllib
 from collections.abc import Sequence
@@ -457,6 +458,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "verbose", False):
         quiet_tensorflow()
+    else:  # every native line, each once (tfpvae._native_log), unless the user chose a level
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
     from tfpvae.io.datasets import DatasetUnavailableError
     from tfpvae.training.faults import TrainingFaultError
 

@@ -48,9 +48,11 @@ drawn for the whole batch from the first image's key.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -62,8 +64,14 @@ from tfpvae.components.likelihoods import log_prob
 if TYPE_CHECKING:
     from tfpvae.models.vae import VAE
 
-#: The signature names written by :func:`export_saved_model`.
+#: The signature names written by :func:`export_saved_model` (besides ``serving_default``).
 SIGNATURES = ("encode", "decode", "sample", "elbo")
+#: The name TensorFlow Serving and ``saved_model_cli`` use when a client names no signature.
+DEFAULT_SIGNATURE = "serving_default"
+#: The function behind ``serving_default``: ``encode``, whose one input is the images
+#: themselves (no seed), whose answer is deterministic, and which is what an
+#: embedding or retrieval client asks for.
+DEFAULT_FUNCTION = "encode"
 #: What a SavedModel directory holds; :func:`export_to_directory` replaces only these.
 SAVED_MODEL_ENTRIES = (
     "saved_model.pb",
@@ -74,6 +82,8 @@ SAVED_MODEL_ENTRIES = (
 )
 
 __all__ = [
+    "DEFAULT_FUNCTION",
+    "DEFAULT_SIGNATURE",
     "SAVED_MODEL_ENTRIES",
     "SIGNATURES",
     "export_saved_model",
@@ -205,12 +215,13 @@ def export_saved_model(
         raise ValueError(f"{path} names a single-file format; a SavedModel is a directory")
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
-    signatures = {name: fn.get_concrete_function() for name, fn in serving_functions(vae).items()}
-    # Without a training config in the metadata Keras keeps the model that
-    # ``from_config`` compiled (its loss is a method of the likelihood, which Keras
-    # cannot name), and restores the optimizer's variables into it.
-    compiled, vae._is_compiled = vae._is_compiled, False
-    try:
+    functions = serving_functions(vae)
+    signatures = {name: fn.get_concrete_function() for name, fn in functions.items()}
+    signatures[DEFAULT_SIGNATURE] = signatures[DEFAULT_FUNCTION]
+    # The metadata keeps the compile config: load_model compiles the model again
+    # (VAE.compile keeps the optimizer that from_config built, into which Keras
+    # restores the saved optimizer's variables).
+    with _without_graph_parents_notice():
         tfk.Model.save(
             vae,
             path,
@@ -220,9 +231,31 @@ def export_saved_model(
             options=options,
             save_traces=False,
         )
-    finally:
-        vae._is_compiled = compiled
     return path
+
+
+class _GraphParentsNotice(logging.Filter):
+    """Drops TensorFlow's deprecation notice for ``LinearOperator.graph_parents``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "LinearOperator.graph_parents" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _without_graph_parents_notice() -> Iterator[None]:
+    """Hides the one notice that a SavedModel save of TFP's distributions prints.
+
+    TensorFlow lists every attribute of each trackable object it saves, the
+    ``graph_parents`` property of the distributions' linear operators included,
+    which logs a deprecation that no code of tfpvae's or the user's caused (its
+    attempt to silence it lowers absl's logger, not TensorFlow's).
+    """
+    logger, notice = tf.get_logger(), _GraphParentsNotice()
+    logger.addFilter(notice)
+    try:
+        yield
+    finally:
+        logger.removeFilter(notice)
 
 
 def export_to_directory(vae: VAE, out: str | os.PathLike, force: bool = False) -> Path:
