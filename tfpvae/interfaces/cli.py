@@ -285,7 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
         "export",
         help="write a run's model as a SavedModel for serving",
         description="Write the model of RUN_DIR to OUT as a SavedModel with the serving "
-        "signatures encode, decode, sample and elbo (see docs/keras.md). "
+        "signatures encode (also serving_default), decode, sample and elbo, each checking "
+        "its inputs (see docs/keras.md). "
         "tf.saved_model.load(OUT) serves it without tfpvae.",
     )
     ex.add_argument("run_dir", type=Path, help="directory written by tfpvae train")
