@@ -72,6 +72,11 @@ TRAIN_OPTIONS = {
     "temperature_epochs": "temperature_epochs",
 }
 EXIT_FAULT = 3
+#: --cache-dir of evaluate and plot: flag > $TFPVAE_KERAS_CACHE > the run's (interfaces.locations).
+CACHE_DIR_HELP = (
+    "Keras cache holding datasets/, instead of the one the run recorded "
+    "(default: $TFPVAE_KERAS_CACHE, else the run's own)"
+)
 EXIT_INTERRUPTED = 130
 
 
@@ -274,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also score the test images of OTHER_DATASET as outliers and report each outlier "
         "score's AUROC (from the run's data location, as the run's own dataset)",
     )
+    ev.add_argument("--cache-dir", help=CACHE_DIR_HELP)
     pl = subparsers.add_parser(
         "plot",
         parents=verbose,
@@ -281,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Redraw every figure of a run into RUN_DIR/figures.",
     )
     pl.add_argument("run_dir", type=Path, help="directory written by tfpvae train")
+    pl.add_argument("--cache-dir", help=CACHE_DIR_HELP)
     ex = subparsers.add_parser(
         "export",
         help="write a run's model as a SavedModel for serving",
@@ -419,7 +426,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.k < 1:
         raise UsageError(f"--k must be a positive integer, got {args.k}")
     vae = load(args.run_dir)
-    settings = dataclasses.replace(settings_of(args.run_dir), eval_k=args.k, seed=args.seed)
+    settings = dataclasses.replace(
+        settings_of(args.run_dir, args.cache_dir), eval_k=args.k, seed=args.seed
+    )
     data = load_run_data(settings, vae.config.likelihood)
     extra = (
         {"outliers": outlier_report_of_run(vae, data, settings, args.outliers)}
@@ -435,7 +444,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from tfpvae.io.saving import load
 
     vae = load(args.run_dir)
-    data = load_run_data(settings_of(args.run_dir), vae.config.likelihood)
+    data = load_run_data(settings_of(args.run_dir, args.cache_dir), vae.config.likelihood)
     for path in write_figures(vae, data, args.run_dir):
         print(path)
     return 0
