@@ -111,6 +111,6 @@ def test_a_relative_recorded_cache_resolves_against_the_recorded_directory(
     (tmp_path / "project" / "data").mkdir()
     run = tmp_path / "project" / "runs" / "old"
     then = str(tmp_path / "then")
-    assert run_cache_dir(run, "cache", then, None, {}) == str((tmp_path / "then" / "cache"))
+    assert run_cache_dir(run, "cache", then, None, {}) == str(tmp_path / "then" / "cache")
     # No recorded directory (an older run): the run directory and the folders above it.
     assert run_cache_dir(run, "../data", None, None, {}) == str(tmp_path / "project" / "data")
