@@ -40,10 +40,10 @@ from tfpvae.io.datasets import CACHE_ENV
 def cache_dir_to_record(
     cache_dir: str | os.PathLike | None, environ: Mapping[str, str] | None = None
 ) -> str | None:
-    """The absolute cache a run reads now: ``cache_dir``, else ``$TFPVAE_KERAS_CACHE``, else None.
+    """The cache a run reads now: ``cache_dir``, else ``$TFPVAE_KERAS_CACHE``, else ``None``.
 
     Returns:
-        An absolute path, or ``None`` for Keras's own ``~/.keras``.
+        An absolute path, or ``None`` for the default ``~/.keras``.
     """
     environ = os.environ if environ is None else environ
     chosen = cache_dir if cache_dir is not None else (environ.get(CACHE_ENV) or None)
