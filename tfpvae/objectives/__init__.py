@@ -1,9 +1,13 @@
 """Training objectives: the :class:`~tfpvae.objectives.base.Objective` interface, its registry."""
 
+from tfpvae._lazy import submodule_getattr
 from tfpvae.objectives.base import OBJECTIVES, Objective, Parts, Terms, weighted_mean
 from tfpvae.objectives.elbo import ELBO, make_elbo
 from tfpvae.objectives.fused import FusedELBO, FusedIWAE, fused_applies
 from tfpvae.objectives.iwae import IWAE, make_iwae
+
+#: ``tfpvae.objectives.<module>`` imports that module on first use.
+__getattr__ = submodule_getattr(__name__)
 
 __all__ = [
     "ELBO",
