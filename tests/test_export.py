@@ -288,7 +288,7 @@ BAD_REQUESTS = [
     (
         "elbo",
         {"images": np.full((2, 8, 8), 255.0, "float32"), "seed": np.array([0, 0], "int32")},
-        r"in \(0, 1\), prepared with tfpvae.prepare\(\.\.\., likelihood='beta'\); got values",
+        r"in \(0, 1\), prepared with tfpvae.prepare\(\.\.\., likelihood=\\?'beta\\?'\); got values",
     ),
     ("encode", {"images": np.full((2, 8, 8), np.nan, "float32")}, "got values from"),
     ("decode", {"z": np.zeros((2, 5), "float32")}, r"z must be float32 \[batch, 3\]"),

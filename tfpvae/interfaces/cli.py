@@ -17,10 +17,14 @@ import argparse
 import json
 import os
 import sys
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, as the tomli package (a dependency there)
+    import tomli as tomllib
 
 from tfpvae.interfaces import names
 from tfpvae.interfaces.quiet import quiet_tensorflow
