@@ -17,6 +17,7 @@ afterwards (tfpvae itself, ``import tf_keras``, the user), it is imported inside
 This module imports nothing of TensorFlow's, so that it can run before it.
 
 Example:
+    >>> from tfpvae._native_log import NATIVE_LOG_LINE
     >>> bool(NATIVE_LOG_LINE.match("E0000 00:00:1795264976.893004  29592 cuda_platform.cc:52] x"))
     True
 """

@@ -19,6 +19,7 @@ run directory copied to another machine is evaluated there the same way.
 
 Example:
     >>> import os, tempfile
+    >>> from tfpvae.interfaces.locations import run_cache_dir
     >>> root = tempfile.mkdtemp()
     >>> os.makedirs(os.path.join(root, "cache", "datasets"))
     >>> run = os.path.join(root, "runs", "x")

@@ -14,6 +14,7 @@ Each function returns its input with the check as a control dependency.
 
 Example:
     >>> from tfpvae.components.likelihoods import get_likelihood
+    >>> from tfpvae.models.serving_checks import expects_images
     >>> expects_images("elbo", (28, 28), get_likelihood("beta"))
     "elbo: images must be float32 [batch, 28, 28] in (0, 1), prepared with tfpvae.prepare(..., likelihood='beta')"
 """  # noqa: E501
