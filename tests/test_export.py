@@ -319,3 +319,16 @@ def test_each_likelihood_checks_its_own_support(likelihood, good, bad, expected)
     assert encode(tf.fill([1, 2, 2], good))["mean"].shape == (1, 2)
     with pytest.raises(tf.errors.InvalidArgumentError, match=expected):
         encode(tf.fill([1, 2, 2], bad))
+
+
+def test_a_conditional_model_checks_its_labels_too() -> None:
+    vae = tfpvae.build_vae(input_shape=(2, 2), hidden_units=(4,), num_classes=3)
+    functions = serving_functions(vae)
+    images = tf.fill([2, 2, 2], 0.5)
+    assert functions["encode"](images, tf.constant([0, 2]))["mean"].shape == (2, 2)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"class ids in 0\.\.2.*got ids"):
+        functions["encode"](images, tf.constant([0, 3]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="one per image; got shape"):
+        functions["elbo"](images, tf.constant([0, 0]), tf.constant([1]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="sample: labels must be"):
+        functions["sample"](tf.constant([-1]), tf.constant([0, 0]))
