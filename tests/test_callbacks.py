@@ -41,13 +41,33 @@ def test_warm_up_rejects_negative_epochs() -> None:
         KLWarmUp(-1)
 
 
-def test_progress_bar_counts_every_batch(digits_beta, capsys) -> None:
+def test_progress_bar_counts_every_batch(digits_beta, capsys, monkeypatch) -> None:
+    from tfpvae.training import callbacks
+
+    monkeypatch.setattr(callbacks, "is_terminal", lambda stream: True)
     x = digits_beta[0][:100]
     vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(8,))
     bar = TqdmProgress(epochs=2, steps_per_epoch=4)
     vae.fit(x, x, epochs=2, batch_size=25, verbose=0, callbacks=[bar])
     assert bar.bar.n == 8
     assert "distortion" in capsys.readouterr().err
+
+
+def test_progress_outside_a_terminal_is_one_line_per_epoch(capsys) -> None:
+    bar = TqdmProgress(epochs=2, steps_per_epoch=4, desc="training")
+    bar.on_train_begin()  # capsys's stderr is no terminal
+    for epoch in range(2):  # the calls Keras makes, without training a model
+        bar.on_epoch_begin(epoch)
+        for batch in range(4):
+            bar.on_train_batch_end(batch, {"loss": 1.0})
+        bar.on_epoch_end(epoch, {"loss": 1.0 + epoch, "rate": 0.5, "val_loss": 1.25})
+    bar.on_train_end()
+    err = capsys.readouterr().err
+    assert "\r" not in err and bar.bar is None
+    assert err.splitlines() == [
+        "training: epoch 1/2: loss 1.00, rate 0.50, val_loss 1.25",
+        "training: epoch 2/2: loss 2.00, rate 0.50, val_loss 1.25",
+    ]
 
 
 @pytest.mark.parametrize("widgets", [False, True])

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import shlex
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO
 
 import tfpvae
 from tfpvae._backend import tf, tfd, tfk
 from tfpvae.interfaces.cli import main
 from tfpvae.models.serving import SIGNATURES, serving_functions
+
+SAVED_MODEL_CLI = "tensorflow.python.tools.saved_model_cli"
 
 # Runs in a fresh interpreter that imports TensorFlow only.
 SERVE = """
@@ -93,7 +99,7 @@ def test_saved_model_is_served_by_tensorflow_alone(exported, tmp_path) -> None:
         timeout=120,
     )
     served = dict(np.load(tmp_path / "o.npz"))
-    assert sorted(served["signatures"]) == sorted(SIGNATURES)
+    assert sorted(served["signatures"]) == sorted([*SIGNATURES, "serving_default"])
     assert list(served["loaded"]) == []  # neither tfpvae, tf_keras nor TFP was imported
     _check_encode_and_decode(vae, inputs, served)
     _check_elbo(vae, inputs, served)
@@ -195,7 +201,7 @@ def test_cli_export_writes_a_saved_model_and_keeps_what_is_there(exported, tmp_p
     assert main(["export", str(run), str(out), "--force"]) == 0
     assert (out / "notes.txt").read_text() == "mine"
     served = tf.saved_model.load(str(out))
-    assert sorted(served.signatures) == sorted(SIGNATURES)
+    assert sorted(served.signatures) == sorted([*SIGNATURES, "serving_default"])
     z = tf.constant([[0.5, -1.0, 2.0]])
     np.testing.assert_allclose(served.signatures["decode"](z=z)["mean"], vae.decode(z), atol=1e-6)
     assert main(["export", str(tmp_path / "missing"), str(tmp_path / "x")]) == 2
@@ -226,3 +232,103 @@ def test_the_new_families_export_too(fields, tmp_path) -> None:
     terms = served.signatures["elbo"](images=tf.constant(x), seed=tf.constant([3, 0]))
     assert terms["elbo"].shape == (len(x),) and np.all(np.isfinite(terms["elbo"]))
     assert q.batch_shape == (len(x),)
+
+
+def _doc_commands() -> list[str]:
+    """The console lines of docs/keras.md that prepare images and run ``saved_model_cli``."""
+    text = (REPO / "docs" / "keras.md").read_text()
+    return [
+        line[2:]
+        for line in text.splitlines()
+        if line.startswith(("$ saved_model_cli run", "$ python -c"))
+    ]
+
+
+def _argv(command: str) -> list[str]:
+    argv = shlex.split(command)
+    if argv[0] == "python":
+        return [sys.executable, *argv[1:]]
+    script = Path(sys.executable).with_name("saved_model_cli")
+    tool = [str(script)] if script.is_file() else [sys.executable, "-m", SAVED_MODEL_CLI]
+    return [*tool, *argv[1:]]
+
+
+@pytest.mark.slow(seconds=20)
+def test_the_documented_saved_model_cli_commands_run(exported, tmp_path, monkeypatch) -> None:
+    _, path, _ = exported
+    (tmp_path / "runs").mkdir()
+    shutil.copytree(path, tmp_path / "runs" / "x-served")
+    prepare, *commands = _doc_commands()
+    assert [c.split()[7] for c in commands] == ["serving_default", "sample", "elbo"]
+    monkeypatch.chdir(tmp_path)  # the docs' Python line, run here (tfpvae is imported already)
+    exec(shlex.split(prepare)[2], {})
+    assert np.load(tmp_path / "runs" / "x.npy").shape == (2, 8, 8)
+    outputs = []
+    for command in commands:
+        result = subprocess.run(
+            _argv(command), cwd=tmp_path, capture_output=True, text=True, timeout=300
+        )
+        assert result.returncode == 0, f"{command}\n{result.stderr[-3000:]}"
+        outputs.append(result.stdout)
+    assert "Result for output key mean" in outputs[0] and "scale_tril" in outputs[0]
+    assert "Result for output key images" in outputs[1] and "output key z" in outputs[1]
+    assert "Result for output key elbo" in outputs[2]
+
+
+BAD_REQUESTS = [
+    (
+        "encode",
+        {"images": np.full((2, 64), 0.5, "float32")},
+        r"\[batch, 8, 8\].*got shape\] \[2 64\]",
+    ),
+    ("serving_default", {"images": np.full((2, 8, 8, 1), 0.5, "float32")}, "got shape"),
+    (
+        "elbo",
+        {"images": np.full((2, 8, 8), 255.0, "float32"), "seed": np.array([0, 0], "int32")},
+        r"in \(0, 1\), prepared with tfpvae.prepare\(\.\.\., likelihood=\\?'beta\\?'\); got values",
+    ),
+    ("encode", {"images": np.full((2, 8, 8), np.nan, "float32")}, "got values from"),
+    ("decode", {"z": np.zeros((2, 5), "float32")}, r"z must be float32 \[batch, 3\]"),
+    ("sample", {"n": np.int32(0), "seed": np.array([0, 0], "int32")}, "n must be a positive"),
+    ("sample", {"n": np.int32(2), "seed": np.array([0], "int32")}, r"seed must be int32 \[2\]"),
+]
+
+
+def test_the_served_signatures_refuse_bad_requests_saying_what_they_expect(exported) -> None:
+    vae, path, inputs = exported
+    served = tf.saved_model.load(str(path)).signatures
+    assert set(served) == {*SIGNATURES, "serving_default"}
+    default = served["serving_default"](images=tf.constant(inputs["x"]))
+    np.testing.assert_allclose(default["mean"], vae.encoder(inputs["x"]).mean(), atol=1e-5)
+    for name, request, expected in BAD_REQUESTS:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=expected):
+            served[name](**{key: tf.constant(value) for key, value in request.items()})
+
+
+@pytest.mark.parametrize(
+    ("likelihood", "good", "bad", "expected"),
+    [
+        ("discretized_logistic", 17.0, 17.5, "the integers 0, 1, ..., 255"),
+        ("bernoulli", 1.0, 2.0, r"\{0, 1\}"),
+        ("gaussian", -3.0, np.inf, "finite real values"),
+    ],
+)
+def test_each_likelihood_checks_its_own_support(likelihood, good, bad, expected) -> None:
+    vae = tfpvae.build_vae(likelihood, input_shape=(2, 2), hidden_units=(4,))
+    encode = serving_functions(vae)["encode"]
+    assert encode(tf.fill([1, 2, 2], good))["mean"].shape == (1, 2)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=expected):
+        encode(tf.fill([1, 2, 2], bad))
+
+
+def test_a_conditional_model_checks_its_labels_too() -> None:
+    vae = tfpvae.build_vae(input_shape=(2, 2), hidden_units=(4,), num_classes=3)
+    functions = serving_functions(vae)
+    images = tf.fill([2, 2, 2], 0.5)
+    assert functions["encode"](images, tf.constant([0, 2]))["mean"].shape == (2, 2)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"class ids in 0\.\.2.*got ids"):
+        functions["encode"](images, tf.constant([0, 3]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="one per image; got shape"):
+        functions["elbo"](images, tf.constant([0, 0]), tf.constant([1]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="sample: labels must be"):
+        functions["sample"](tf.constant([-1]), tf.constant([0, 0]))

@@ -15,6 +15,8 @@ from conftest import REPO
 #: from its own layer and the ones below it, never from above.
 LAYERS = {
     "_backend": 0,
+    "_native_log": 0,
+    "_lazy": 0,
     "_keras_hook": 9,
     "registry": 0,
     "files": 0,

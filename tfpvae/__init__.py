@@ -22,12 +22,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from tfpvae import _keras_hook
+from tfpvae import _keras_hook, _native_log
 
 __version__ = "0.1.0"
 
 # tf_keras.models.load_model finds a saved VAE after a plain `import tfpvae`.
 _keras_hook.install()
+# Whoever imports TensorFlow next, its start-up log shows at most once (tfpvae._native_log).
+_native_log.install()
 
 #: Public name -> module that defines it.
 _EXPORTS: dict[str, str] = {

@@ -10,14 +10,13 @@ TFP itself resolves to whenever ``tf.keras`` is Keras 3.
 
 from __future__ import annotations
 
-import os
+from tfpvae._native_log import import_tensorflow_quietly
 
-# Quieten TensorFlow's C++ start-up banner unless the user chose a level.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ start-up lines: at most once, errors only unless the user chose a level.
+tf = import_tensorflow_quietly()
 
-import tensorflow as tf
-import tensorflow_probability as tfp
-import tf_keras
+import tensorflow_probability as tfp  # noqa: E402
+import tf_keras  # noqa: E402
 
 tfd = tfp.distributions
 tfb = tfp.bijectors

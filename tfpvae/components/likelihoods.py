@@ -213,6 +213,25 @@ def _levels(x: np.ndarray) -> np.ndarray:
     return x.astype(np.float32)
 
 
+def _standardise(
+    x: np.ndarray, mean: np.ndarray | float | None = None, std: np.ndarray | float | None = None
+) -> np.ndarray:
+    r"""Real-valued data → :math:`(x - \mu) / \sigma` per dimension, as float32.
+
+    :math:`\mu` and :math:`\sigma` are each dimension's mean and standard deviation
+    over the examples (axis 0), unless given: pass the training set's
+    ``mean=x_train.mean(0), std=x_train.std(0)`` to prepare the test set alike. A
+    dimension that does not vary keeps :math:`\sigma = 1`.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        raise ValueError("the gaussian likelihood's data must be finite (no nan or inf)")
+    mu = x.mean(axis=0) if mean is None else np.asarray(mean, dtype=np.float64)
+    sigma = x.std(axis=0) if std is None else np.asarray(std, dtype=np.float64)
+    sigma = np.where(sigma > 0, sigma, 1.0)
+    return ((x - mu) / sigma).astype(np.float32)
+
+
 def _binarise(x: np.ndarray, binarize: str = "threshold", seed: int | None = 0) -> np.ndarray:
     """Binarises uint8 images, by a fixed threshold at 0.5 or by a Bernoulli draw."""
     probs = x.astype(np.float32) / 255.0
@@ -237,6 +256,8 @@ class Likelihood:
             flat ``x [batch, pixels]``, equal to ``layer.new(params, (pixels,)).log_prob(x)``.
         data_space: What the observations are and how the bound compares across
             likelihoods (see :class:`DataSpace`).
+        prepare_real: Optional real-valued (float) data → observations, for a
+            likelihood that models more than pixels (the Gaussian standardises).
     """
 
     name: str
@@ -246,6 +267,7 @@ class Likelihood:
     description: str
     fast_log_prob: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None
     data_space: DataSpace = UNIT_INTERVAL_SPACE
+    prepare_real: Callable[..., np.ndarray] | None = None
 
     def params_size(self, event_shape: Shape) -> int:
         """Numbers the decoder must emit per example."""
@@ -388,6 +410,7 @@ LIKELIHOODS.register(
         preprocess=_open_interval,
         description="independent Normal per dimension with a learned scale, for continuous data",
         fast_log_prob=gaussian_fast_log_prob,
+        prepare_real=_standardise,
     ),
 )
 

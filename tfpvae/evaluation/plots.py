@@ -104,16 +104,37 @@ def plot_latent_before_after(
 def plot_reconstructions(vae, x: np.ndarray, n: int = 8, labels=None) -> Figure:
     """Rows of originals, reconstruction means and reconstruction samples.
 
-    ``labels``: the class ids of a conditional VAE's images (p(x|z, y), z ~ q(z|x, y)).
+    Images (``x`` of shape ``[n, h, w]`` or ``[n, h, w, c]``) are drawn as pictures;
+    flat vectors (``[n, d]``, e.g. standardised features for the Gaussian
+    likelihood) as profiles, one panel per example with the original, the mean
+    and a sample against the dimension index. ``labels``: the class ids of a
+    conditional VAE's images (p(x|z, y), z ~ q(z|x, y)).
     """
-    x = x[:n]
+    x = np.asarray(x[:n])
     dist = vae(x) if labels is None else vae((x, np.asarray(labels)[:n]))
     rows = (("original", x), ("mean", _np(dist.mean())), ("sample", _np(dist.sample())))
+    if x.ndim == 2:
+        return _plot_profiles(rows)
     fig, axes = _grid(3, len(x))
     for r, (name, images) in enumerate(rows):
         for c in range(len(x)):
             _show(axes[r, c], images[c])
         axes[r, 0].text(-0.1, 0.5, name, transform=axes[r, 0].transAxes, ha="right", va="center")
+    fig.tight_layout()
+    return fig
+
+
+def _plot_profiles(rows: Sequence[tuple[str, np.ndarray]]) -> Figure:
+    """One panel per example: each row's vector as a line over the dimension index."""
+    n = len(rows[0][1])
+    fig, axes = plt.subplots(1, n, figsize=(2.2 * n, 2.0), sharey=True, squeeze=False)
+    styles = {"original": ("k", 1.6), "mean": ("tab:blue", 1.2), "sample": ("0.6", 0.8)}
+    for c, ax in enumerate(axes[0]):
+        for name, vectors in rows:
+            color, width = styles.get(name, ("tab:orange", 1.0))
+            ax.plot(vectors[c], color=color, linewidth=width, label=name)
+        ax.set_xlabel("dimension")
+    axes[0, 0].legend(fontsize="small")
     fig.tight_layout()
     return fig
 

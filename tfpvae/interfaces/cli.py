@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, as the tomli package (a dependency there)
+    import tomli as tomllib
 
 from tfpvae.interfaces import names
 from tfpvae.interfaces.quiet import quiet_tensorflow
@@ -74,6 +79,11 @@ TRAIN_OPTIONS = {
     "temperature_epochs": "temperature_epochs",
 }
 EXIT_FAULT = 3
+#: --cache-dir of evaluate and plot: flag > $TFPVAE_KERAS_CACHE > the run's (interfaces.locations).
+CACHE_DIR_HELP = (
+    "Keras cache holding datasets/, instead of the one the run recorded "
+    "(default: $TFPVAE_KERAS_CACHE, else the run's own)"
+)
 EXIT_INTERRUPTED = 130
 
 
@@ -303,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also the χ upper bound CUBO_N (default N: 2) at the same k draws: the bracket "
         "IWAE <= log p(x) <~ CUBO (its estimate is biased low)",
     )
+    ev.add_argument("--cache-dir", help=CACHE_DIR_HELP)
     pl = subparsers.add_parser(
         "plot",
         parents=verbose,
@@ -310,11 +321,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Redraw every figure of a run into RUN_DIR/figures.",
     )
     pl.add_argument("run_dir", type=Path, help="directory written by tfpvae train")
+    pl.add_argument("--cache-dir", help=CACHE_DIR_HELP)
     ex = subparsers.add_parser(
         "export",
         help="write a run's model as a SavedModel for serving",
         description="Write the model of RUN_DIR to OUT as a SavedModel with the serving "
-        "signatures encode, decode, sample and elbo (see docs/keras.md). "
+        "signatures encode (also serving_default), decode, sample and elbo, each checking "
+        "its inputs (see docs/keras.md). "
         "tf.saved_model.load(OUT) serves it without tfpvae.",
     )
     ex.add_argument("run_dir", type=Path, help="directory written by tfpvae train")
@@ -453,7 +466,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.k < 1:
         raise UsageError(f"--k must be a positive integer, got {args.k}")
     vae = load(args.run_dir)
-    settings = dataclasses.replace(settings_of(args.run_dir), eval_k=args.k, seed=args.seed)
+    settings = dataclasses.replace(
+        settings_of(args.run_dir, args.cache_dir), eval_k=args.k, seed=args.seed
+    )
     data = load_run_data(settings, vae.config.likelihood)
     if args.cubo is not None and not args.cubo >= 1:
         raise UsageError(f"--cubo must be a number >= 1, got {args.cubo:g}")
@@ -472,7 +487,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from tfpvae.io.saving import load
 
     vae = load(args.run_dir)
-    data = load_run_data(settings_of(args.run_dir), vae.config.likelihood)
+    data = load_run_data(settings_of(args.run_dir, args.cache_dir), vae.config.likelihood)
     for path in write_figures(vae, data, args.run_dir):
         print(path)
     return 0
@@ -496,6 +511,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "verbose", False):
         quiet_tensorflow()
+    else:  # every native line, each once (tfpvae._native_log), unless the user chose a level
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
     from tfpvae.io.datasets import DatasetUnavailableError
     from tfpvae.training.faults import TrainingFaultError
 

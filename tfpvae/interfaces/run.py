@@ -9,7 +9,8 @@ batches and noise as an uninterrupted run would have.
 A run directory holds::
 
     config.json          model config + training settings (see tfpvae.io.saving),
-                         written before the first epoch
+                         written before the first epoch; data locations are absolute
+                         (tfpvae.interfaces.locations)
     checkpoints/         the state after the latest finished epoch (tfpvae.training.checkpoints)
     model.weights.h5     the weights, written when training has finished
     history.csv          one row per epoch: loss, rate, distortion (+ val_)
@@ -41,6 +42,7 @@ from tfpvae.config import VAEConfig, _positive_int
 from tfpvae.evaluation import plots
 from tfpvae.evaluation.bounds import held_out_metrics
 from tfpvae.evaluation.diagnostics import latent_use
+from tfpvae.interfaces.locations import cache_dir_to_record, run_cache_dir
 from tfpvae.io.datasets import DATASETS, load_dataset, prepare
 from tfpvae.io.saving import (
     CONFIG_FILE,
@@ -72,6 +74,8 @@ LATENT_BEFORE_FILE = "latent_before.npy"
 CHECKPOINT_DIR = "checkpoints"
 FIGURES_DIR = "figures"
 TENSORBOARD_DIR = "tensorboard"
+#: Key of ``config.json`` holding the working directory the run was trained in.
+CWD_KEY = "cwd"
 #: What a run writes into its directory (``--force`` removes exactly these).
 RUN_FILES = (
     CONFIG_FILE,
@@ -101,6 +105,7 @@ class TrainSettings:
     Attributes:
         dataset: A registered dataset; ``digits`` works offline.
         cache_dir: Keras cache for (fashion_)mnist; ``None`` uses ``$TFPVAE_KERAS_CACHE``.
+            A run records it as an absolute path (:mod:`tfpvae.interfaces.locations`).
         epochs: Passes over the training set.
         batch_size: Images per step; 32 as in the course.
         seed: Seeds Python, NumPy and TensorFlow.
@@ -466,7 +471,10 @@ def run_training(
     checkpoints = Checkpoints(vae, out / CHECKPOINT_DIR)
     initial_epoch = checkpoints.restore() if resume else 0
     vae.optimizer.learning_rate.assign(model_config.learning_rate)  # may change on resume
-    write_config(vae, out, extra={"train": settings.to_dict()})
+    # Recorded with absolute data locations, so that the run works from any directory.
+    settings = dataclasses.replace(settings, cache_dir=cache_dir_to_record(settings.cache_dir))
+    extra = {"train": settings.to_dict(), CWD_KEY: os.getcwd()}
+    write_config(vae, out, extra=extra)
     if not (out / LATENT_BEFORE_FILE).is_file():
         staging = out / f".{LATENT_BEFORE_FILE}.tmp"
         with staging.open("wb") as handle:
@@ -477,7 +485,7 @@ def run_training(
         checkpoints.write(0)  # so that even a fault in the first epoch leaves a checkpoint
     if initial_epoch < settings.epochs:
         fit(vae, data, settings, out, progress and chief, initial_epoch, checkpoints)
-    save(vae, out, extra={"train": settings.to_dict()})
+    save(vae, out, extra=extra)
     if not chief:
         return vae, None
     metrics = write_metrics(vae, data, settings, out)
@@ -597,6 +605,16 @@ LATENT_FIGURES.register("continuous", _continuous_latent_figures)
 LATENT_FIGURES.register("categorical", _categorical_latent_figures)
 
 
-def settings_of(out: str | Path) -> TrainSettings:
-    """The training settings stored in a run directory."""
-    return TrainSettings(**read_config(out).get("train", {}))
+def settings_of(out: str | Path, cache_dir: str | os.PathLike | None = None) -> TrainSettings:
+    """The training settings stored in a run directory, with the cache to read its data from.
+
+    Args:
+        out: The run directory.
+        cache_dir: Read the data from this Keras cache instead (``--cache-dir``).
+            Without it ``$TFPVAE_KERAS_CACHE`` wins over the recorded cache
+            (see :mod:`tfpvae.interfaces.locations`).
+    """
+    payload = read_config(out)
+    settings = TrainSettings(**payload.get("train", {}))
+    found = run_cache_dir(out, settings.cache_dir, payload.get(CWD_KEY), cache_dir)
+    return dataclasses.replace(settings, cache_dir=found)

@@ -156,7 +156,7 @@ def class_names(name: str) -> tuple[str, ...]:
 
 
 def prepare(x: np.ndarray, likelihood: str = "beta", **options) -> np.ndarray:
-    """Turns uint8 images into observations in the support of ``likelihood``.
+    r"""Turns uint8 images into observations in the support of ``likelihood``.
 
     * ``"beta"``, ``"continuous_bernoulli"`` and ``"gaussian"``: the open interval
       (0, 1). By default the course's fixed shift ``(x + 0.5) / 256``;
@@ -168,8 +168,14 @@ def prepare(x: np.ndarray, likelihood: str = "beta", **options) -> np.ndarray:
     * ``"bernoulli"``: {0, 1}; ``binarize="threshold"`` (default, pixel/255 > 0.5)
       or ``binarize="sample"`` (a Bernoulli draw per pixel, with ``seed``).
 
+    Real-valued (float) data goes to ``"gaussian"`` only, which *standardises* it:
+    each dimension becomes :math:`(x - \mu) / \sigma` with its mean and standard
+    deviation over the examples (axis 0), or with ``mean=`` and ``std=`` given
+    (the training set's, for a test set).
+
     Args:
-        x: uint8 images (integers in 0..255).
+        x: uint8 images (integers in 0..255), or for ``"gaussian"`` any finite
+            real array of shape ``[n, *dims]``.
         likelihood: A registered likelihood name.
         **options: Likelihood-specific options (``dequantize``, ``binarize``, ``seed``).
 
@@ -181,13 +187,18 @@ def prepare(x: np.ndarray, likelihood: str = "beta", **options) -> np.ndarray:
             not one the likelihood takes.
     """
     x = np.asarray(x)
-    if not (np.issubdtype(x.dtype, np.integer) and x.size and x.min() >= 0 and x.max() <= 255):
+    entry = get_likelihood(likelihood)
+    real = np.issubdtype(x.dtype, np.floating) and entry.prepare_real is not None
+    if not real and not (
+        np.issubdtype(x.dtype, np.integer) and x.size and x.min() >= 0 and x.max() <= 255
+    ):
         raise ValueError(
             "prepare expects raw integer pixels in 0..255 (e.g. uint8 from load_dataset), "
             f"got dtype {x.dtype}"
             + (f" with range [{x.min()}, {x.max()}]" if x.size else " (empty)")
+            + "; real-valued data goes to likelihood='gaussian', which standardises it"
         )
-    preprocess = get_likelihood(likelihood).preprocess
+    preprocess = entry.prepare_real if real and entry.prepare_real is not None else entry.preprocess
     accepted = inspect.signature(preprocess).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
         unknown = sorted(set(options) - (set(accepted) - {"x"}))

@@ -37,6 +37,17 @@ A conditional VAE (``num_classes=C``) takes its class ids ``labels`` (int32
 ``sample(labels, seed)`` (one image per label, so ``n`` is the number of labels)
 and ``elbo(images, seed, labels)``.
 
+``serving_default``
+    ``encode`` again, for clients that name no signature (TensorFlow Serving,
+    ``saved_model_cli`` without ``--signature_def``): its one input is the images,
+    it needs no seed and it answers the same every time.
+
+Every signature checks its inputs in the served graph and refuses a bad request
+(another shape, raw 0–255 pixels for a likelihood on (0, 1), non-finite values)
+with an ``InvalidArgumentError`` that says what it expects
+(:mod:`tfpvae.models.serving_checks`). The input specs give the dtype only, so
+that no shape is assumed before the check.
+
 The serving functions are built from the model's own layers and variables (the
 posterior from its layer's own distribution function, the likelihood by its
 layer's ``new``, from the parameters the networks emit), so they agree with
@@ -48,9 +59,11 @@ drawn for the whole batch from the first image's key.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,12 +71,25 @@ from tfpvae._backend import tf, tfd, tfk
 from tfpvae.components.draws import image_keys, per_image_draws
 from tfpvae.components.kl import rate_estimate
 from tfpvae.components.likelihoods import log_prob
+from tfpvae.models.serving_checks import (
+    checked_codes,
+    checked_count,
+    checked_images,
+    checked_labels,
+    checked_seed,
+)
 
 if TYPE_CHECKING:
     from tfpvae.models.vae import VAE
 
-#: The signature names written by :func:`export_saved_model`.
+#: The signature names written by :func:`export_saved_model` (besides ``serving_default``).
 SIGNATURES = ("encode", "decode", "sample", "elbo")
+#: The name TensorFlow Serving and ``saved_model_cli`` use when a client names no signature.
+DEFAULT_SIGNATURE = "serving_default"
+#: The function behind ``serving_default``: ``encode``, whose one input is the images
+#: themselves (no seed), whose answer is deterministic, and which is what an
+#: embedding or retrieval client asks for.
+DEFAULT_FUNCTION = "encode"
 #: What a SavedModel directory holds; :func:`export_to_directory` replaces only these.
 SAVED_MODEL_ENTRIES = (
     "saved_model.pb",
@@ -74,6 +100,8 @@ SAVED_MODEL_ENTRIES = (
 )
 
 __all__ = [
+    "DEFAULT_FUNCTION",
+    "DEFAULT_SIGNATURE",
     "SAVED_MODEL_ENTRIES",
     "SIGNATURES",
     "export_saved_model",
@@ -108,10 +136,20 @@ def serving_functions(vae: VAE) -> dict[str, tf.types.experimental.GenericFuncti
     """
     parts = vae.parts
     latent_dim = vae.latent_dim  # a code's size (the top layer's with two layers)
-    image_spec = tf.TensorSpec([None, *vae.image_shape], tf.float32, name="images")
-    seed_spec = tf.TensorSpec([2], tf.int32, name="seed")
+    # Any shape is let in and checked inside (see serving_checks): a static spec would let
+    # TensorFlow's graph optimiser assume a shape that a served request does not have.
+    image_spec = tf.TensorSpec(None, tf.float32, name="images")
+    seed_spec = tf.TensorSpec(None, tf.int32, name="seed")
     # A conditional VAE's signatures take the class ids beside their other inputs.
-    labels = [] if vae.num_classes is None else [tf.TensorSpec([None], tf.int32, name="labels")]
+    labels = [] if vae.num_classes is None else [tf.TensorSpec(None, tf.int32, name="labels")]
+
+    def images_for(signature: str, images: tf.Tensor) -> tf.Tensor:
+        return checked_images(images, signature, tuple(vae.image_shape), parts.likelihood)
+
+    def labels_for(signature: str, y: tf.Tensor | None, like: tf.Tensor | None) -> tf.Tensor | None:
+        if y is None:
+            return None
+        return checked_labels(y, signature, vae.num_classes, like)
 
     def bound(y: tf.Tensor | None):
         return parts.given(y)  # the parts with the labels bound in (themselves without)
@@ -126,29 +164,35 @@ def serving_functions(vae: VAE) -> dict[str, tf.types.experimental.GenericFuncti
         return bound(y).decode(z, training=False)
 
     def encode(images: tf.Tensor, labels: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
-        q = posterior(images, labels)
+        images = images_for("encode", images)
+        q = posterior(images, labels_for("encode", labels, images))
         codes = {"mean": parts.family.point(q)}
         with contextlib.suppress(NotImplementedError):  # a flow or categorical has no scale
             codes.update(stddev=q.stddev(), scale_tril=_posterior_scale_tril(q))
         return codes
 
     def decode(z: tf.Tensor, labels: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
-        return {"mean": likelihood_of(parts.full_latent(z), labels).mean()}
+        z = checked_codes(z, latent_dim)
+        return {"mean": likelihood_of(parts.full_latent(z), labels_for("decode", labels, z)).mean()}
 
     def draw(n: tf.Tensor, seed: tf.Tensor, y: tf.Tensor | None) -> dict[str, tf.Tensor]:
+        seed = checked_seed(seed, "sample")
         z = tf.reshape(vae.prior.sample(n, seed=seed), [n, parts.latent_dim])
         codes = z[:, parts.latent_dim - latent_dim :]  # the top layer's with two layers
         return {"z": codes, "images": likelihood_of(z, y).mean()}
 
     def sample(n: tf.Tensor, seed: tf.Tensor) -> dict[str, tf.Tensor]:
-        return draw(n, seed, None)
+        return draw(checked_count(n), seed, None)
 
     def sample_labelled(labels: tf.Tensor, seed: tf.Tensor) -> dict[str, tf.Tensor]:
+        labels = checked_labels(labels, "sample", vae.num_classes, None)
         return draw(tf.size(labels), seed, labels)
 
     def elbo(
         images: tf.Tensor, seed: tf.Tensor, labels: tf.Tensor | None = None
     ) -> dict[str, tf.Tensor]:
+        images, seed = images_for("elbo", images), checked_seed(seed, "elbo")
+        labels = labels_for("elbo", labels, images)
         q = posterior(images, labels)
         # Image i's draw from the key (seed[0], 2 i + seed[1]): seed [s, 0] gives tfpvae.elbo's.
         keys = image_keys(seed[0], 0, tf.shape(images)[0], seed[1])
@@ -158,12 +202,12 @@ def serving_functions(vae: VAE) -> dict[str, tf.types.experimental.GenericFuncti
         rate = rate_estimate(q, vae.prior, z)  # the prior as it is now
         return {"elbo": -(rate + distortion), "rate": rate, "distortion": distortion}
 
-    z_spec = tf.TensorSpec([None, latent_dim], tf.float32, name="z")
+    z_spec = tf.TensorSpec(None, tf.float32, name="z")
     if labels:
         draws = tf.function(sample_labelled, input_signature=[*labels, seed_spec])
     else:
         draws = tf.function(
-            sample, input_signature=[tf.TensorSpec([], tf.int32, name="n"), seed_spec]
+            sample, input_signature=[tf.TensorSpec(None, tf.int32, name="n"), seed_spec]
         )
     return {
         "encode": tf.function(encode, input_signature=[image_spec, *labels]),
@@ -205,12 +249,13 @@ def export_saved_model(
         raise ValueError(f"{path} names a single-file format; a SavedModel is a directory")
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
-    signatures = {name: fn.get_concrete_function() for name, fn in serving_functions(vae).items()}
-    # Without a training config in the metadata Keras keeps the model that
-    # ``from_config`` compiled (its loss is a method of the likelihood, which Keras
-    # cannot name), and restores the optimizer's variables into it.
-    compiled, vae._is_compiled = vae._is_compiled, False
-    try:
+    functions = serving_functions(vae)
+    signatures = {name: fn.get_concrete_function() for name, fn in functions.items()}
+    signatures[DEFAULT_SIGNATURE] = signatures[DEFAULT_FUNCTION]
+    # The metadata keeps the compile config: load_model compiles the model again
+    # (VAE.compile keeps the optimizer that from_config built, into which Keras
+    # restores the saved optimizer's variables).
+    with _without_graph_parents_notice():
         tfk.Model.save(
             vae,
             path,
@@ -220,9 +265,31 @@ def export_saved_model(
             options=options,
             save_traces=False,
         )
-    finally:
-        vae._is_compiled = compiled
     return path
+
+
+class _GraphParentsNotice(logging.Filter):
+    """Drops TensorFlow's deprecation notice for ``LinearOperator.graph_parents``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "LinearOperator.graph_parents" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _without_graph_parents_notice() -> Iterator[None]:
+    """Hides the one notice that a SavedModel save of TFP's distributions prints.
+
+    TensorFlow lists every attribute of each trackable object it saves, the
+    ``graph_parents`` property of the distributions' linear operators included,
+    which logs a deprecation that no code of tfpvae's or the user's caused (its
+    attempt to silence it lowers absl's logger, not TensorFlow's).
+    """
+    logger, notice = tf.get_logger(), _GraphParentsNotice()
+    logger.addFilter(notice)
+    try:
+        yield
+    finally:
+        logger.removeFilter(notice)
 
 
 def export_to_directory(vae: VAE, out: str | os.PathLike, force: bool = False) -> Path:

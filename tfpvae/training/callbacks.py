@@ -121,13 +121,23 @@ class TemperatureAnnealing(tfk.callbacks.Callback):
             logs["temperature"] = float(self.model.temperature.numpy())
 
 
+def is_terminal(stream: Any) -> bool:
+    """Whether ``stream`` is a terminal (a closed or fake stream is not)."""
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
 class TqdmProgress(tfk.callbacks.Callback):
     """One tqdm bar over all training batches, showing loss, rate and distortion.
 
-    In a terminal the bar redraws one line on stderr. In a notebook it is one
-    updating widget (``tqdm.auto``) when ``ipywidgets`` is installed, and
-    otherwise no bar at all: a text bar in a notebook leaves hundreds of
-    carriage-return fragments in the saved outputs.
+    In a terminal the bar redraws one line on stderr. Where stderr is not a
+    terminal (a log file, a pipe, CI) there is no bar: each epoch prints one
+    line, ``training: epoch 3/10: loss 12.34, rate 1.20, distortion 11.14``. In a
+    notebook it is one updating widget (``tqdm.auto``) when ``ipywidgets`` is
+    installed, and otherwise no bar at all: a text bar in a notebook leaves
+    hundreds of carriage-return fragments in the saved outputs.
 
     Args:
         epochs: Epochs planned, for the bar's total.
@@ -141,6 +151,9 @@ class TqdmProgress(tfk.callbacks.Callback):
         self.total = epochs * steps_per_epoch
         self.initial = initial_epoch * steps_per_epoch
         self.tqdm_kwargs = tqdm_kwargs
+        self.epochs = epochs
+        self.stream = tqdm_kwargs.get("file", sys.stderr)
+        self.lines = False  # one line per epoch instead of a bar
         self.steps_per_epoch = steps_per_epoch
         self.bar: Any = None
         self.epoch = initial_epoch
@@ -148,10 +161,13 @@ class TqdmProgress(tfk.callbacks.Callback):
 
     def on_train_begin(self, logs=None) -> None:
         kwargs = {"total": self.total, "initial": self.initial, "unit": "batch"}
-        if not in_notebook():
+        if in_notebook():
+            if notebook_bar_available():
+                self.bar = notebook_tqdm(**kwargs, **self.tqdm_kwargs)
+        elif is_terminal(self.stream):
             self.bar = tqdm(**kwargs, **self.tqdm_kwargs)
-        elif notebook_bar_available():
-            self.bar = notebook_tqdm(**kwargs, **self.tqdm_kwargs)
+        else:
+            self.lines = True
 
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
         self.epoch = epoch
@@ -169,6 +185,11 @@ class TqdmProgress(tfk.callbacks.Callback):
             )
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
+        if self.lines:
+            desc = self.tqdm_kwargs.get("desc")
+            values = ", ".join(f"{k} {float(v):.2f}" for k, v in (logs or {}).items())
+            head = f"{desc}: " if desc else ""
+            print(f"{head}epoch {epoch + 1}/{self.epochs}: {values}", file=self.stream, flush=True)
         if logs and self.bar is not None:
             self.bar.set_postfix(epoch=epoch + 1, **{k: f"{float(v):.2f}" for k, v in logs.items()})
 

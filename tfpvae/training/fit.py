@@ -73,7 +73,10 @@ def check_sample_weight(sample_weight: Any, n: int, what: str = "sample_weight")
 
 def _check_target(x: Any, y: Any) -> None:
     if y is not None and y is not x and not np.array_equal(np.asarray(x), np.asarray(y)):
-        raise ValueError("a VAE reconstructs its input: y must be x (or None)")
+        raise ValueError(
+            f"a VAE reconstructs its input: y must be x (or None), not an array of shape "
+            f"{np.shape(y)} (labels?); call fit(x) without them"
+        )
 
 
 def _split(
@@ -255,6 +258,7 @@ def evaluate(model: Any, keras_evaluate: Callable[..., Any], x: Any, y: Any, *ar
     An input of unknown length without ``steps`` is evaluated one step per call,
     since Keras groups steps only where it knows where the data ends.
     """
+    inputs.refuse_label_inputs(model, x, "x")
     if _is_labelled(model, x):
         x, y = _labelled_arrays(model, x, y)
     elif is_array(x):
@@ -299,6 +303,7 @@ def fit(
     callbacks = list(kwargs.pop("callbacks", None) or [])
     if not any(isinstance(c, NonFiniteGuard) for c in callbacks):
         callbacks.insert(0, NonFiniteGuard())
+    inputs.refuse_label_inputs(model, x, "x")
     if is_array(x) or _is_labelled(model, x):
         labels = None
         if model.num_classes is not None:

@@ -58,6 +58,30 @@ def _labels_error(what: str, x_shape: Any, y_shape: Any) -> ValueError:
     )
 
 
+def refuse_label_inputs(model: Any, x: Any, what: str = "x") -> None:
+    """Refuses ``(images, labels)`` handed to a VAE that takes images alone.
+
+    A pair of arrays as ``x``, or a dataset whose elements' inputs are such a
+    pair, is what a conditional VAE (one with ``num_classes``) takes; any other
+    VAE would fail deep inside Keras, or train on the wrong tensor.
+
+    Raises:
+        ValueError: Saying what to pass instead.
+    """
+    if getattr(model, "num_classes", None):
+        return
+    if isinstance(x, tf.data.Dataset):
+        pair = isinstance(_x_spec(x.element_spec), tuple)
+    else:
+        pair = isinstance(x, (tuple, list)) and len(x) == 2 and not np.isscalar(x[0])
+    if pair:
+        raise ValueError(
+            f"{what} holds (images, labels), but this VAE models images alone "
+            "(it has no num_classes): pass the images only, e.g. fit(x_train) or a dataset "
+            "of x batches; labels go to a conditional VAE"
+        )
+
+
 def standard_batch(batch: Any, what: str = "x") -> np.ndarray | tuple[np.ndarray, ...]:
     """One batch of a generator or ``Sequence`` as ``x`` or ``(x, x, w)`` (float32).
 

@@ -145,6 +145,11 @@ class KerasSteps:
             raise ValueError(
                 "a VAE's loss is its objective (VAE(..., objective=...)); compile it without loss="
             )
+        if kwargs.pop("from_serialized", False) and getattr(self, "_is_compiled", False):
+            # tf_keras.models.load_model compiles again from the SavedModel's compile
+            # config; from_config already compiled the model with that optimizer,
+            # whose variables Keras restores, so that compile stands.
+            return
         super().compile(optimizer=optimizer, **kwargs)  # type: ignore[misc]
         forget_step_functions(self)
 
