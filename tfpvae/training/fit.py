@@ -8,8 +8,10 @@ For in-memory arrays this module
 * splits off ``validation_split`` the way Keras does (the last fraction of the
   images, before any shuffling);
 * streams the images through :mod:`tfpvae.training.pipeline`: a seeded order per
-  epoch and whole-batch gathers. On one replica, unweighted, the stream is kept
-  for the next ``fit`` on the same images (:class:`~tfpvae.training.pipeline.ArrayStream`);
+  epoch and whole-batch gathers, the last partial batch padded with weight-0
+  images so that every batch has one shape (an XLA step compiles once). On one
+  replica, unweighted, the stream is kept for the next ``fit`` on the same
+  images (:class:`~tfpvae.training.pipeline.ArrayStream`);
 * adds a :class:`~tfpvae.training.faults.NonFiniteGuard` unless one is given.
 
 A conditional VAE (``num_classes``) takes ``(images, labels)``: the labels are
@@ -139,8 +141,9 @@ def _validation_dataset(model: Any, validation: Any, batch_size: int, drop: bool
     if len(validation) > 2 and validation[2] is not None:
         weights = check_sample_weight(validation[2], len(images), "validation sample_weight")
     return array_dataset(
-        images, batch_size, False, drop_remainder=drop, sample_weight=weights, labels=labels
-    )
+        images, batch_size, False, drop_remainder=drop, sample_weight=weights, labels=labels,
+        pad_remainder=not drop,
+    )  # fmt: skip
 
 
 def _training_data(
@@ -159,12 +162,13 @@ def _training_data(
     kwargs.setdefault("steps_per_epoch", steps)
     if drop or weights is not None or labels is not None:  # constants tf.distribute can rewrite
         return array_dataset(
-            x, batch_size, shuffle, seed, drop, first_epoch, weights, labels=labels
-        )
+            x, batch_size, shuffle, seed, drop, first_epoch, weights, labels=labels,
+            pad_remainder=not drop,
+        )  # fmt: skip
     stream = _STREAMS.get(model)
-    if stream is None or not stream.serves(x, batch_size, shuffle, False):
+    if stream is None or not stream.serves(x, batch_size, shuffle, False, True):
         _STREAMS.pop(model, None)  # release the old copy of the images before making the new one
-        stream = _STREAMS[model] = ArrayStream(x, batch_size, shuffle, drop_remainder=False)
+        stream = _STREAMS[model] = ArrayStream(x, batch_size, shuffle, False, pad_remainder=True)
     return stream.start(seed, first_epoch)
 
 
@@ -255,14 +259,24 @@ def evaluate(model: Any, keras_evaluate: Callable[..., Any], x: Any, y: Any, *ar
              **kwargs: Any) -> Any:  # fmt: skip
     """Runs ``keras_evaluate`` on checked arrays, or on streamed inputs as ``fit`` takes them.
 
-    An input of unknown length without ``steps`` is evaluated one step per call,
-    since Keras groups steps only where it knows where the data ends.
+    Images alone (on one replica, without ``steps``) are evaluated as a stream
+    padded to whole batches with weight-0 images, as ``fit`` trains on them, so
+    the compiled test step sees one batch shape. An input of unknown length
+    without ``steps`` is evaluated one step per call, since Keras groups steps
+    only where it knows where the data ends.
     """
     inputs.refuse_label_inputs(model, x, "x")
     if _is_labelled(model, x):
         x, y = _labelled_arrays(model, x, y)
     elif is_array(x):
-        model.check_images(x, "x")
+        images = model.check_images(x, "x")
+        if kwargs.get("steps") is None and model.distribute_strategy.num_replicas_in_sync == 1:
+            weights = kwargs.pop("sample_weight", None)
+            weights = None if weights is None else check_sample_weight(weights, len(images))
+            batch_size = kwargs.pop("batch_size", None) or 32
+            x, y = array_dataset(
+                images, batch_size, False, sample_weight=weights, pad_remainder=True
+            ), None
     else:
         x = _streamed_input(model, x)
     one_step = unknown_length(x) and kwargs.get("steps") is None

@@ -71,6 +71,7 @@ def _batches(
     weights: tf.Tensor | None = None,
     dequantize: bool = False,
     labels: tf.Tensor | None = None,
+    pad_remainder: bool = False,
 ) -> tf.data.Dataset:
     """``(x, x[, w])`` batches; ``seed``/``first_epoch`` may be variables read per epoch.
 
@@ -78,16 +79,27 @@ def _batches(
     conditional VAE's class ids) the second element is the batch's labels, not x.
     With ``dequantize``,
     ``images`` are 8-bit levels and each batch is ``(levels + u) / 256`` with ``u``
-    drawn from :func:`noise_key`.
+    drawn from :func:`noise_key`. With ``pad_remainder`` (and no ``drop_remainder``)
+    an epoch's last batch is filled up to ``batch_size`` with copies of its first
+    image at weight 0, and every batch carries weights: one batch shape, so a
+    compiled step is compiled once (see :func:`array_dataset`).
     """
     n = int(images.shape[0])
+    pad = -n % batch_size if pad_remainder and not drop_remainder else 0
+    weighted = weights is not None or pad_remainder
 
     def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
         order = epoch_permutation(n, seed, epoch) if shuffle else tf.range(n, dtype=tf.int64)
-        batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder)
+        order = tf.cast(order, tf.int64)
+        mask = tf.ones([n], tf.float32)
+        if pad:  # the filler repeats the last batch's first image, at weight 0
+            order = tf.concat([order, tf.fill([pad], order[n - (n % batch_size)])], axis=0)
+            mask = tf.concat([mask, tf.zeros([pad], tf.float32)], axis=0)
+        batches = tf.data.Dataset.from_tensor_slices((order, mask))
+        batches = batches.batch(batch_size, drop_remainder or pad_remainder)
         if not dequantize:
             return batches
-        return batches.enumerate().map(lambda i, idx: (idx, noise_key(seed, epoch, i)))
+        return batches.enumerate().map(lambda i, b: (b[0], b[1], noise_key(seed, epoch, i)))
 
     if first_epoch is None:
         batches = one_epoch(tf.constant(0, tf.int64))
@@ -95,14 +107,16 @@ def _batches(
         epochs = tf.data.Dataset.range(np.iinfo(np.int64).max // 2)
         batches = epochs.flat_map(lambda e: one_epoch(e + tf.cast(first_epoch, tf.int64)))
 
-    def gather(idx: tf.Tensor, key: tf.Tensor | None = None) -> tuple[tf.Tensor, ...]:
+    def gather(idx: tf.Tensor, mask: tf.Tensor, key: tf.Tensor | None = None) -> tuple:
         batch = tf.gather(images, idx)  # [batch, ...]
         if key is not None:
             batch = uniform_dequantize(batch, key)
         second = batch if labels is None else tf.gather(labels, idx)  # the labels follow too
-        if weights is None:
+        if not weighted:
             return batch, second
-        return batch, second, tf.gather(weights, idx)  # the weights follow their images
+        if weights is None:
+            return batch, second, mask
+        return batch, second, tf.gather(weights, idx) * mask  # the weights follow their images
 
     return _untuned(shard_by_data(batches.map(gather).prefetch(PREFETCH_BATCHES)))
 
@@ -117,6 +131,7 @@ def array_dataset(
     sample_weight: np.ndarray | tf.Tensor | None = None,
     dequantize: bool = False,
     labels: np.ndarray | tf.Tensor | None = None,
+    pad_remainder: bool = False,
 ) -> tf.data.Dataset:
     """A dataset of ``(x_batch, x_batch)`` pairs for training an autoencoder.
 
@@ -140,6 +155,12 @@ def array_dataset(
             resumed run sees the same noise.
         labels: A conditional VAE's ``[n]`` class ids; the elements are then
             ``(x_batch, labels_batch[, w_batch])``.
+        pad_remainder: Fill each epoch's last partial batch up to ``batch_size``
+            with weight-0 copies of one of its images, so all batches have one
+            static shape (an XLA step compiles once, not once more for the last
+            batch). The elements then carry weights, ``(x_batch, x_batch,
+            w_batch)``; a per-image weighted mean (the loss, the trackers) is
+            unchanged, as weight-0 images add nothing to either sum.
 
     Returns:
         A prefetched ``tf.data.Dataset``.
@@ -155,8 +176,9 @@ def array_dataset(
     weights = None if sample_weight is None else tf.convert_to_tensor(sample_weight, tf.float32)
     ids = None if labels is None else tf.convert_to_tensor(labels, tf.int32)
     return _batches(
-        images, batch_size, shuffle, seed, drop_remainder, first_epoch, weights, dequantize, ids
-    )
+        images, batch_size, shuffle, seed, drop_remainder, first_epoch, weights, dequantize, ids,
+        pad_remainder,
+    )  # fmt: skip
 
 
 class ArrayStream:
@@ -176,25 +198,37 @@ class ArrayStream:
         batch_size: Images per batch.
         shuffle: Draw a new order every epoch.
         drop_remainder: Drop each epoch's final partial batch.
+        pad_remainder: Pad it with weight-0 images instead (see :func:`array_dataset`).
     """
 
     def __init__(
-        self, x: np.ndarray | tf.Tensor, batch_size: int, shuffle: bool, drop_remainder: bool
+        self,
+        x: np.ndarray | tf.Tensor,
+        batch_size: int,
+        shuffle: bool,
+        drop_remainder: bool,
+        pad_remainder: bool = False,
     ) -> None:
         self.images = tf.convert_to_tensor(x, tf.float32)
-        self.settings = (batch_size, shuffle, drop_remainder)
+        self.settings = (batch_size, shuffle, drop_remainder, pad_remainder)
         with tf.init_scope():
             self._seed = tf.Variable(0, dtype=tf.int64, trainable=False, name="stream_seed")
             self._first_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="first_epoch")
         self._dataset = _batches(
-            self.images, batch_size, shuffle, self._seed, drop_remainder, self._first_epoch
-        )
+            self.images, batch_size, shuffle, self._seed, drop_remainder, self._first_epoch,
+            pad_remainder=pad_remainder,
+        )  # fmt: skip
 
     def serves(
-        self, x: np.ndarray | tf.Tensor, batch_size: int, shuffle: bool, drop_remainder: bool
+        self,
+        x: np.ndarray | tf.Tensor,
+        batch_size: int,
+        shuffle: bool,
+        drop_remainder: bool,
+        pad_remainder: bool = False,
     ) -> bool:
         """Whether this stream holds exactly the images ``x`` with these settings."""
-        if self.settings != (batch_size, shuffle, drop_remainder):
+        if self.settings != (batch_size, shuffle, drop_remainder, pad_remainder):
             return False
         return np.array_equal(np.asarray(x), self.images.numpy())  # False on another shape
 

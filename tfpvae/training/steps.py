@@ -21,7 +21,7 @@ from tfpvae.components.precision import PRECISIONS, Precision
 from tfpvae.objectives import OBJECTIVES, Objective, Parts, Terms, weighted_mean
 from tfpvae.training import fit as fit_layer
 from tfpvae.training.faults import FaultMonitor, TrainingFault
-from tfpvae.training.tuning import forget_step_functions, one_step_per_call
+from tfpvae.training.tuning import forget_step_functions, one_step_per_call, trace_step_once
 
 next_seed = fit_layer.next_seed
 
@@ -152,6 +152,19 @@ class KerasSteps:
             return
         super().compile(optimizer=optimizer, **kwargs)  # type: ignore[misc]
         forget_step_functions(self)
+
+    # Keras's step functions call the model's step traced once (tuning.TracedStep).
+    def make_train_function(self, force: bool = False):
+        trace_step_once(self, "train", force)  # type: ignore[arg-type]
+        return super().make_train_function(force)  # type: ignore[misc]
+
+    def make_test_function(self, force: bool = False):
+        trace_step_once(self, "test", force)  # type: ignore[arg-type]
+        return super().make_test_function(force)  # type: ignore[misc]
+
+    def make_predict_function(self, force: bool = False):
+        trace_step_once(self, "predict", force)  # type: ignore[arg-type]
+        return super().make_predict_function(force)  # type: ignore[misc]
 
 
 __all__ = ["KerasSteps", "batch_loss", "make_objective", "precision_of", "with_image_shape"]
