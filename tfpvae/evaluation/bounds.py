@@ -31,11 +31,9 @@ import numpy as np
 
 from tfpvae._backend import tf
 from tfpvae.components.draws import image_keys as _image_keys
-from tfpvae.components.draws import per_image_draws as _per_image_draws
-from tfpvae.components.kl import rate_estimate
 from tfpvae.evaluation.stats import standard_error
+from tfpvae.evaluation.streaming import elbo_function, powers_function
 from tfpvae.io.datasets import prepare
-from tfpvae.objectives.estimators import log_likelihood, log_ratio
 
 #: Decoder parameters (floats) per decoder call of the evaluation: about 64 MB, so
 #: that a 256-way categorical over 28×28 pixels (200,704 per image) stays small.
@@ -45,11 +43,6 @@ PARAMS_PER_CALL = 2**24
 def bits_per_dim(nats: np.ndarray | float, n_dims: int) -> np.ndarray | float:
     r"""Converts nats per image to bits per dimension: :math:`\text{nats} / (D \ln 2)`."""
     return np.asarray(nats) / (n_dims * math.log(2.0))
-
-
-def _log_likelihood(parts: Any, x: tf.Tensor, z: tf.Tensor) -> tf.Tensor:
-    """log p(x | z) for z of shape [k, batch, latent]; returns [k, batch]."""
-    return log_likelihood(x, z, lambda flat: parts.decode(flat, training=False), parts.likelihood)
 
 
 @dataclass(frozen=True)
@@ -90,12 +83,11 @@ def _checked(vae: Any, x: np.ndarray, labels: Any = None) -> tuple[np.ndarray, A
     return x, vae.checked_labels(labels, len(x))
 
 
-def _batches(vae: Any, x: np.ndarray, labels: Any, batch_size: int):
-    """``(start, images, parts)`` per batch, the parts with the batch's labels bound in."""
+def _label_batches(x: np.ndarray, labels: Any, batch_size: int):
+    """``(start, images, labels or None)`` per batch, for the traced bound functions."""
     for start in range(0, len(x), batch_size):
-        batch = None if labels is None else labels[start : start + batch_size]
-        xb = tf.convert_to_tensor(x[start : start + batch_size], tf.float32)
-        yield start, xb, vae.parts.given(batch)
+        batch = None if labels is None else tf.convert_to_tensor(labels[start : start + batch_size])
+        yield start, tf.convert_to_tensor(x[start : start + batch_size], tf.float32), batch
 
 
 def elbo(
@@ -124,12 +116,12 @@ def elbo(
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
     x, labels = _checked(vae, x, labels)
     rates, distortions = [], []
-    for start, xb, parts in _batches(vae, x, labels, batch_size):
-        q = parts.posterior(xb, training=False)
+    terms = elbo_function(vae, n_samples)  # traced once per batch shape
+    for start, xb, batch_labels in _label_batches(x, labels, batch_size):
         keys = _image_keys(seed, start, int(xb.shape[0]), stream=0)
-        z = _per_image_draws(q, n_samples, keys)  # [S, batch, latent]
-        distortions.append(-tf.reduce_mean(_log_likelihood(parts, xb, z), axis=0).numpy())
-        rates.append(rate_estimate(q, vae.prior, z).numpy())
+        rate, distortion = terms(xb, keys, batch_labels)
+        distortions.append(distortion.numpy())
+        rates.append(rate.numpy())
     rate, distortion = np.concatenate(rates), np.concatenate(distortions)
     return ELBOTerms(-(rate + distortion), rate, distortion, int(np.prod(np.shape(x)[1:])))
 
@@ -152,9 +144,10 @@ def iwae_bound(
 
     :math:`\mathcal{L}_1` is the ELBO in expectation, the expectation of
     :math:`\mathcal{L}_k` never decreases with k, and it tends to
-    :math:`\log p(x)`. The k samples are processed ``chunk_size`` at a time with a
-    running log-sum-exp, so the decoder's memory does not grow with k (the noise,
-    k × latent numbers per image, is drawn at once, so chunking changes nothing).
+    :math:`\log p(x)`. The k samples are drawn and scored ``chunk_size`` at a time
+    with a running log-sum-exp, in one traced function per batch shape
+    (:mod:`tfpvae.evaluation.streaming`), so memory does not grow with k; each
+    image's draws are the same for any chunk or batch size.
 
     Args:
         vae: A :class:`~tfpvae.VAE`.
@@ -239,22 +232,11 @@ def log_mean_powers(
         raise ValueError(f"k must be >= 1, got {k}")
     x, labels = _checked(vae, x, labels)
     results: dict[float, list[np.ndarray]] = {r: [] for r in powers}
-    prior = vae.prior
-    for start, xb, parts in _batches(vae, x, labels, batch_size):
-        q = parts.posterior(xb, training=False)
-        draws = _per_image_draws(q, k, _image_keys(seed, start, int(xb.shape[0]), stream=1))
-        empty = tf.fill([tf.shape(xb)[0]], tf.constant(-np.inf, tf.float32))
-        running = {r: empty for r in powers}  # log Σ w^r, [batch]
-        for chunk_start in range(0, k, chunk_size):
-            z = draws[chunk_start : chunk_start + chunk_size]  # [size, batch, latent]
-            log_w = _log_likelihood(parts, xb, z) - log_ratio(q, prior, z)
-            for r in powers:
-                scaled = log_w if r == 1 else float(r) * log_w
-                running[r] = tf.reduce_logsumexp(
-                    tf.concat([running[r][None], scaled], axis=0), axis=0
-                )  # [batch]
-        for r in powers:
-            results[r].append((running[r] - math.log(k)).numpy())
+    sums = powers_function(vae, k, chunk_size, tuple(powers))  # traced once per batch shape
+    for start, xb, batch_labels in _label_batches(x, labels, batch_size):
+        keys = _image_keys(seed, start, int(xb.shape[0]), stream=1)
+        for r, values in zip(powers, sums(xb, keys, batch_labels), strict=True):
+            results[r].append(values.numpy())
     return {r: np.concatenate(values) for r, values in results.items()}
 
 

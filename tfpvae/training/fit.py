@@ -274,9 +274,10 @@ def evaluate(model: Any, keras_evaluate: Callable[..., Any], x: Any, y: Any, *ar
             weights = kwargs.pop("sample_weight", None)
             weights = None if weights is None else check_sample_weight(weights, len(images))
             batch_size = kwargs.pop("batch_size", None) or 32
-            x, y = array_dataset(
-                images, batch_size, False, sample_weight=weights, pad_remainder=True
-            ), None
+            x, y = (
+                array_dataset(images, batch_size, False, sample_weight=weights, pad_remainder=True),
+                None,
+            )
     else:
         x = _streamed_input(model, x)
     one_step = unknown_length(x) and kwargs.get("steps") is None

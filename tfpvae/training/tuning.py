@@ -99,18 +99,20 @@ class TracedStep:
         self._plain = tf.function(method, autograph=False, reduce_retracing=True)
         self._converted: Any = None
 
-    def __call__(self, data: Any) -> Any:
+    def __call__(self, *args: Any) -> Any:
         if self._converted is None:
             try:
-                return self._plain(data)
+                return self._plain(*args)
             except tf.errors.OperatorNotAllowedInGraphError:
                 self._converted = tf.function(self._method, reduce_retracing=True)
-        return self._converted(data)
+        return self._converted(*args)
 
     def tracing_count(self) -> int:
         """How many times the step has been traced (for tests of retracing)."""
         count = self._plain.experimental_get_tracing_count()
-        return count + (0 if self._converted is None else self._converted.experimental_get_tracing_count())
+        if self._converted is not None:
+            count += self._converted.experimental_get_tracing_count()
+        return count
 
 
 #: The step methods :func:`trace_steps_once` replaces, by the Keras function that calls them.
@@ -126,9 +128,7 @@ def trace_step_once(model: tfk.Model, kind: str, force: bool = False) -> None:
     the instance's ``__dict__`` (a plain attribute would be tracked, and saved, by Keras).
     """
     name = STEP_METHODS[kind]
-    if model.distribute_strategy.num_replicas_in_sync > 1 or (
-        name in model.__dict__ and not force
-    ):
+    if model.distribute_strategy.num_replicas_in_sync > 1 or (name in model.__dict__ and not force):
         return
     model.__dict__[name] = TracedStep(getattr(type(model), name).__get__(model))
 
