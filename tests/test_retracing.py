@@ -1,0 +1,80 @@
+"""A second fit or evaluate does not retrace; the padded last batch changes no number."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tfpvae
+from tfpvae._backend import tf
+from tfpvae.objectives import Terms
+from tfpvae.training.fit import kept_stream
+from tfpvae.training.pipeline import array_dataset
+from tfpvae.training.steps import batch_loss
+
+
+def _traces(vae) -> dict[str, int | None]:
+    """Traces of Keras's functions and of the model's steps (None: never made)."""
+    counts: dict[str, int | None] = {}
+    for kind in ("train", "test"):
+        function = getattr(vae, f"{kind}_function")
+        counts[f"{kind}_function"] = function and function.experimental_get_tracing_count()
+        step = vae.__dict__.get(f"{kind}_step")
+        counts[f"{kind}_step"] = step and step.tracing_count()
+    return counts
+
+
+@pytest.mark.xla
+def test_fit_fit_evaluate_evaluate_trace_each_function_once(digits_beta) -> None:
+    x = digits_beta[0][:70]  # batches of 32, 32 and a last one of 6
+    vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(16,))
+    assert vae.jit_compile  # the case where a new batch shape means a new XLA compile
+    vae.fit(x, batch_size=32, epochs=2, verbose=0)
+    after_fit = _traces(vae)
+    assert after_fit == {"train_function": 1, "train_step": 1, "test_function": None,
+                         "test_step": None}  # fmt: skip
+    vae.fit(x, batch_size=32, epochs=1, verbose=0)
+    assert _traces(vae) == after_fit
+    first = vae.evaluate(x, batch_size=32, verbose=0, return_dict=True)
+    second = vae.evaluate(x, batch_size=32, verbose=0, return_dict=True)
+    assert _traces(vae) == {"train_function": 1, "train_step": 1, "test_function": 1,
+                            "test_step": 1}  # fmt: skip
+    assert np.isfinite(first["loss"]) and np.isfinite(second["loss"])
+    # Every training batch has one static shape, so XLA compiles the step once.
+    images = kept_stream(vae).start(0, 0).element_spec[0]
+    assert images.shape.as_list() == [32, 8, 8]
+
+
+def test_padded_epoch_serves_each_image_once_and_the_filler_at_weight_0() -> None:
+    x = np.arange(70 * 4, dtype=np.float32).reshape(70, 2, 2)
+    weights = np.linspace(0.5, 2.0, 70).astype(np.float32)
+    batches = list(array_dataset(x, 32, True, seed=3, sample_weight=weights, pad_remainder=True))
+    assert [b[0].shape[0] for b in batches] == [32, 32, 32]
+    images = np.concatenate([b[0].numpy() for b in batches])  # [96, 2, 2]
+    w = np.concatenate([b[2].numpy() for b in batches])
+    kept = w > 0
+    assert kept.sum() == 70 and np.all(w[-26:] == 0.0)
+    order = np.argsort(images[kept][:, 0, 0])
+    np.testing.assert_array_equal(images[kept][order], x)  # each image exactly once
+    np.testing.assert_array_equal(w[kept][order], weights)  # with its own weight
+
+
+def test_weight_0_filler_leaves_the_loss_unchanged() -> None:
+    rng = np.random.default_rng(0)
+    loss = rng.normal(100.0, 10.0, size=6).astype(np.float32)
+    padded = np.concatenate([loss, np.full(26, loss[0], np.float32)])
+    mask = np.concatenate([np.ones(6, np.float32), np.zeros(26, np.float32)])
+    terms = Terms(tf.constant(padded), tf.constant(padded), tf.constant(padded))
+    objective, mean = batch_loss(terms, tf.constant(mask), [])
+    np.testing.assert_allclose(objective.numpy(), loss.mean(), rtol=1e-6)
+    np.testing.assert_allclose(mean.numpy(), loss.mean(), rtol=1e-6)
+
+
+def test_evaluate_of_a_partial_batch_equals_its_unpadded_mean(digits_beta) -> None:
+    """evaluate pads 10 images to a batch of 32; the fixed-KL rate is exact per image."""
+    x = digits_beta[1][:10]
+    vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(16,), use_exact_kl=True)
+    q = vae.posterior(tf.constant(x))
+    rate = q.kl_divergence(vae.prior).numpy()  # the closed form, per image
+    result = vae.evaluate(x, batch_size=32, verbose=0, return_dict=True)
+    np.testing.assert_allclose(result["rate"], rate.mean(), rtol=1e-5)
