@@ -155,15 +155,15 @@ class KerasSteps:
 
     # Keras's step functions call the model's step traced once (tuning.TracedStep).
     def make_train_function(self, force: bool = False):
-        trace_step_once(self, "train", force)  # type: ignore[arg-type]
+        trace_step_once(self, "train", force)
         return super().make_train_function(force)  # type: ignore[misc]
 
     def make_test_function(self, force: bool = False):
-        trace_step_once(self, "test", force)  # type: ignore[arg-type]
+        trace_step_once(self, "test", force)
         return super().make_test_function(force)  # type: ignore[misc]
 
     def make_predict_function(self, force: bool = False):
-        trace_step_once(self, "predict", force)  # type: ignore[arg-type]
+        trace_step_once(self, "predict", force)
         return super().make_predict_function(force)  # type: ignore[misc]
 
 
