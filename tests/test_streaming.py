@@ -59,9 +59,9 @@ def test_the_bound_draws_and_decodes_one_chunk_at_a_time(digits_beta, monkeypatc
         drawn.append(n)
         return draws(q, n, keys, start=start)
 
-    def recording_decode(vae, x, z):
+    def recording_decode(parts, x, z):
         decoded.append(z.shape[0])
-        return decode(vae, x, z)
+        return decode(parts, x, z)
 
     monkeypatch.setattr(streaming, "per_image_draws", recording_draws)
     monkeypatch.setattr(streaming, "decoded_log_likelihood", recording_decode)
