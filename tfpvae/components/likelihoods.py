@@ -84,8 +84,7 @@ class IndependentBeta(PixelwiseDistributionLambda):
         self, event_shape: Shape, concentration: str = DEFAULT_CONCENTRATION, **kwargs: Any
     ) -> None:
         CONCENTRATIONS.get(concentration)  # an unknown name fails here, by name
-        self.concentration = concentration
-        super().__init__(event_shape, **kwargs)
+        super().__init__(event_shape, concentration=concentration, **kwargs)
 
     @staticmethod
     def new(

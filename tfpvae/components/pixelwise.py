@@ -46,7 +46,8 @@ class PixelwiseDistributionLambda(tfpl.DistributionLambda):
         **kwargs: Passed to ``tfpl.DistributionLambda``.
     """
 
-    #: Names of the layer's settings that ``new`` takes as keywords.
+    #: Names of the layer's settings that ``new`` takes as keywords (given to the
+    #: constructor as keywords of the same names, then kept as attributes).
     options: tuple[str, ...] = ()
 
     def __init__(
@@ -57,9 +58,11 @@ class PixelwiseDistributionLambda(tfpl.DistributionLambda):
     ) -> None:
         event_shape = tuple(int(d) for d in event_shape)
         new = type(self).new
-        super().__init__(
-            lambda t: new(t, event_shape, **self.settings()), convert_to_tensor_fn, **kwargs
-        )
+        # Only plain values in the closure: Keras pickles it into the layer's config.
+        settings = {name: kwargs.pop(name) for name in self.options if name in kwargs}
+        super().__init__(lambda t: new(t, event_shape, **settings), convert_to_tensor_fn, **kwargs)
+        for name, value in settings.items():
+            setattr(self, name, value)
 
     def settings(self) -> dict[str, Any]:
         """The values of :attr:`options`, as keywords of ``new``."""
