@@ -71,7 +71,27 @@ def numpy_softplus(a: np.ndarray) -> np.ndarray:
     return np.logaddexp(0.0, a)
 
 
-__all__ = ["HAS_FASHION_SAMPLE", "SHARED_CACHE", "needs_fashion_sample", "numpy_softplus", "tf"]
+def numpy_concentration(raw: np.ndarray, concentration: str = "exp") -> np.ndarray:
+    """The Beta's concentration maps in NumPy, float64: the saturating exponential
+    c_min + c_max / (1 + c_max e^-a) (algebraically the guarded exp), or softplus."""
+    from tfpvae.components import concentration as maps
+
+    raw, c_min = np.asarray(raw, np.float64), maps.MIN_CONCENTRATION
+    if concentration == "exp":
+        c_max = maps.EXP_MAX_CONCENTRATION
+        with np.errstate(over="ignore"):  # e^-a = inf gives c = c_min, as it should
+            return np.minimum(c_min + c_max / (1.0 + c_max * np.exp(-raw)), c_max)
+    return np.minimum(numpy_softplus(raw) + c_min, maps.MAX_CONCENTRATION)
+
+
+__all__ = [
+    "HAS_FASHION_SAMPLE",
+    "SHARED_CACHE",
+    "needs_fashion_sample",
+    "numpy_concentration",
+    "numpy_softplus",
+    "tf",
+]
 
 
 def shift_posterior(vae, offset: float = 1.5) -> None:

@@ -138,7 +138,8 @@ def test_every_train_flag_reaches_its_field(tmp_path) -> None:
          "--kl-samples", "5", "--epochs", "4", "--batch-size", "7", "--learning-rate", "0.02",
          "--seed", "9", "--warmup-epochs", "2", "--k", "11", "--limit", "50", "--deterministic",
          "--strategy", "mirrored", "--precision", "mixed_bfloat16", "--tensorboard", "tb",
-         "--tensorboard-images-every", "3", "--dequantize", "uniform", "--out", "o"]
+         "--tensorboard-images-every", "3", "--dequantize", "uniform", "--concentration",
+         "softplus", "--out", "o"]
     )  # fmt: skip
     config, settings = resolve_train_options(args)
     assert (config.likelihood, config.latent_dim, config.hidden_units) == (
@@ -147,6 +148,7 @@ def test_every_train_flag_reaches_its_field(tmp_path) -> None:
     assert (config.architecture, config.posterior, config.kl) == ("conv", "diag", "regularizer")
     assert (config.use_exact_kl, config.kl_weight, config.kl_samples) == (True, 0.3, 5)
     assert config.learning_rate == 0.02 and config.input_shape == (8, 8)
+    assert config.concentration == "softplus"
     assert (settings.dataset, settings.cache_dir, settings.epochs) == ("digits", str(tmp_path), 4)
     assert (settings.batch_size, settings.seed, settings.warmup_epochs) == (7, 9, 2)
     assert (settings.eval_k, settings.limit, settings.dequantize) == (11, 50, "uniform")

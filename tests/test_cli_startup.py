@@ -70,6 +70,7 @@ def test_python_dash_m_runs_the_cli_without_tensorflow(tmp_path: Path) -> None:
 
 
 def test_choice_names_match_the_registries() -> None:
+    from tfpvae.components.concentration import CONCENTRATIONS
     from tfpvae.components.kl import KL_ATTACHMENTS
     from tfpvae.components.likelihoods import LIKELIHOODS
     from tfpvae.components.posteriors import POSTERIORS
@@ -85,6 +86,7 @@ def test_choice_names_match_the_registries() -> None:
         "KL_ATTACHMENTS": KL_ATTACHMENTS, "DATASETS": DATASETS, "STRATEGIES": STRATEGIES,
         "PRECISIONS": PRECISIONS, "PRIORS": PRIORS, "OBJECTIVES": OBJECTIVES,
         "GRADIENTS": GRADIENTS,
+        "CONCENTRATIONS": CONCENTRATIONS,
     }  # fmt: skip
     declared = {n for n in vars(names) if n.isupper()}
     assert declared == set(registries)

@@ -27,6 +27,7 @@ def test_json_round_trip() -> None:
         ({"input_shape": (2, 2, 2, 2)}, "input_shape for architecture='mlp' must be"),
         ({"hidden_units": (64, 0)}, "every entry of hidden_units"),
         ({"use_exact_kl": "yes"}, "use_exact_kl must be true or false"),
+        ({"concentration": "relu"}, "unknown concentration 'relu'; choose one of: exp, softplus"),
     ],
 )
 def test_invalid_values_raise_clear_errors(changes: dict, message: str) -> None:
@@ -37,3 +38,12 @@ def test_invalid_values_raise_clear_errors(changes: dict, message: str) -> None:
 def test_unknown_keys_are_named() -> None:
     with pytest.raises(ValueError, match=r"unknown config keys \['latent'\]"):
         VAEConfig.from_dict({"latent": 3})
+
+
+def test_a_saved_config_without_a_later_field_means_what_it_meant_then() -> None:
+    old = VAEConfig(concentration="softplus").to_dict()
+    del old["concentration"]  # written before the field existed
+    assert VAEConfig.from_saved(old).concentration == "softplus"
+    assert VAEConfig.from_dict(old).concentration == "exp"  # a user's file: today's default
+    new = VAEConfig().to_dict()
+    assert VAEConfig.from_saved(new) == VAEConfig()

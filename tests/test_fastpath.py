@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import continuous_bernoulli_log_pdf, numpy_mlp, numpy_softplus, shift_posterior
+from conftest import continuous_bernoulli_log_pdf, numpy_concentration, numpy_mlp, shift_posterior
 from scipy import stats
 
 import tfpvae
 from tfpvae._backend import tf, tfd, tfk
-from tfpvae.components.likelihoods import MIN_CONCENTRATION
 from tfpvae.io.datasets import prepare
 from tfpvae.objectives import ELBO, FusedELBO
 
@@ -23,8 +22,7 @@ BATCH = 16
 
 def _numpy_log_lik(likelihood: str, x: np.ndarray, params: np.ndarray) -> np.ndarray:
     if likelihood == "beta":
-        a = numpy_softplus(params[..., 0]) + MIN_CONCENTRATION
-        b = numpy_softplus(params[..., 1]) + MIN_CONCENTRATION
+        a, b = numpy_concentration(params[..., 0]), numpy_concentration(params[..., 1])
         per_pixel = stats.beta.logpdf(x, a, b)
     elif likelihood == "bernoulli":
         per_pixel = stats.bernoulli.logpmf(x, 1.0 / (1.0 + np.exp(-params[..., 0])))

@@ -109,15 +109,16 @@ def test_cli_fault_keeps_the_last_good_checkpoint_and_history(tmp_path, capsys) 
     assert json.loads((out / "config.json").read_text())["model"]["learning_rate"] == 1e-3
 
 
-def test_beta_concentrations_stay_bounded_for_extreme_parameters() -> None:
-    vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(4,))
+@pytest.mark.parametrize(("concentration", "ceiling"), [("exp", 3e3), ("softplus", 1e6)])
+def test_beta_concentrations_stay_bounded_for_extreme_parameters(concentration, ceiling) -> None:
+    vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(4,), concentration=concentration)
     last = vae.decoder.layers[-2]
     kernel, bias = last.get_weights()
     last.set_weights([kernel * 0.0, np.full_like(bias, 1e30)])  # softplus(1e30) = 1e30
     dist = vae.decoder(np.zeros((2, 2), "float32"))
     alpha = dist.distribution.concentration1.numpy()
     beta = dist.distribution.concentration0.numpy()
-    assert np.isfinite(alpha).all() and alpha.max() <= 1e6 and beta.max() <= 1e6
+    assert np.isfinite(alpha).all() and alpha.max() <= ceiling and beta.max() <= ceiling
     assert np.isfinite(dist.log_prob(np.full((2, 8, 8), 0.5, "float32")).numpy()).all()
 
 

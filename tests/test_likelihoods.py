@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import continuous_bernoulli_log_pdf, numpy_softplus
+from conftest import continuous_bernoulli_log_pdf, numpy_concentration
 from scipy import stats
 
 import tfpvae
@@ -59,13 +59,14 @@ def test_diag_posterior_is_independent_normal() -> None:
     assert tuple(q.batch_shape) == (4,) and tuple(q.event_shape) == (3,)
 
 
-def test_beta_log_prob_matches_scipy() -> None:
+@pytest.mark.parametrize("concentration", ["exp", "softplus"])
+def test_beta_log_prob_matches_scipy(concentration) -> None:
     params = RNG.normal(0.0, 2.0, (4, 2 * np.prod(EVENT))).astype("float32")
     x = RNG.uniform(0.01, 0.99, (4, *EVENT)).astype("float32")
-    dist = IndependentBeta.new(params, EVENT)
+    dist = IndependentBeta.new(params, EVENT, concentration=concentration)
     per_pixel = params.astype(np.float64).reshape(4, *EVENT, 2)
-    a = numpy_softplus(per_pixel[..., 0]) + MIN_CONCENTRATION
-    b = numpy_softplus(per_pixel[..., 1]) + MIN_CONCENTRATION
+    a = numpy_concentration(per_pixel[..., 0], concentration)
+    b = numpy_concentration(per_pixel[..., 1], concentration)
     expected = stats.beta.logpdf(x.astype(np.float64), a, b).sum(axis=(1, 2))
     np.testing.assert_allclose(dist.log_prob(x).numpy(), expected, rtol=1e-4, atol=1e-3)
     assert IndependentBeta.params_size(EVENT) == 12
@@ -94,18 +95,54 @@ def test_continuous_bernoulli_log_prob_matches_closed_form() -> None:
     assert np.trapezoid(density, grid) == pytest.approx(1.0, abs=1e-6)
 
 
-def test_concentrations_are_positive_bounded_and_finite() -> None:
+@pytest.mark.parametrize("concentration", ["exp", "softplus"])
+def test_concentrations_are_positive_bounded_and_finite(concentration) -> None:
     raw = tf.constant([-1e4, -50.0, 0.0, 88.0, 100.0, 1e4, 1e30])
     with tf.GradientTape() as tape:
         tape.watch(raw)
-        c = positive_concentration(raw)
+        c = positive_concentration(raw, concentration)
         total = tf.reduce_sum(c)
     grad = tape.gradient(total, raw)
     assert np.all(np.isfinite(c.numpy())) and np.all(np.isfinite(grad.numpy()))
     assert c.numpy().min() >= MIN_CONCENTRATION * 0.999
     assert c.numpy().max() <= MAX_CONCENTRATION
+    np.testing.assert_allclose(c.numpy(), numpy_concentration(raw.numpy(), concentration), 1e-5)
     # The course's exponential overflows where this map does not.
     assert not np.isfinite(tf.exp(raw).numpy()[4])
+
+
+def test_the_default_concentration_is_the_course_exponential_below_its_ceiling() -> None:
+    from tfpvae.components.concentration import EXP_MAX_CONCENTRATION
+
+    raw = np.linspace(-20.0, 0.0, 41)
+    c = positive_concentration(tf.constant(raw, tf.float32)).numpy()
+    np.testing.assert_allclose(c, np.exp(raw) + MIN_CONCENTRATION, rtol=5e-4)  # 1/c_max
+    # Above, it saturates at its ceiling smoothly: still increasing, gradient > 0.
+    big = tf.constant([5.0, 8.0, 10.0, 12.0])
+    with tf.GradientTape() as tape:
+        tape.watch(big)
+        top = positive_concentration(big)
+    assert np.all(np.diff(top.numpy()) > 0) and np.all(tape.gradient(top, big).numpy() > 0)
+    assert top.numpy().max() <= EXP_MAX_CONCENTRATION < MAX_CONCENTRATION
+
+
+def test_a_beta_layer_keeps_its_concentration_map_on_the_fast_path() -> None:
+    from tfpvae.components.parts import likelihood_of
+
+    params = RNG.normal(0.0, 3.0, (3, 2 * np.prod(EVENT))).astype("float32")
+    x = RNG.uniform(0.01, 0.99, (3, *EVENT)).astype("float32")
+    per_pixel = params.astype(np.float64).reshape(3, *EVENT, 2)
+    for concentration in ("exp", "softplus"):
+        layer = IndependentBeta(EVENT, concentration=concentration)
+        a = numpy_concentration(per_pixel[..., 0], concentration)
+        b = numpy_concentration(per_pixel[..., 1], concentration)
+        expected = stats.beta.logpdf(x.astype(np.float64), a, b).sum(axis=(1, 2))
+        fast = likelihood_of(layer).log_prob_from_params(tf.constant(params), x)
+        np.testing.assert_allclose(fast.numpy(), expected, rtol=1e-4, atol=1e-3)
+        layered = layer(params).log_prob(x).numpy()
+        np.testing.assert_allclose(layered, expected, rtol=1e-4, atol=1e-3)
+    with pytest.raises(ValueError, match="softplus"):
+        IndependentBeta(EVENT, concentration="relu")
 
 
 def test_beta_loss_is_finite_at_exactly_zero_and_one() -> None:

@@ -8,14 +8,13 @@ from conftest import (
     SHARED_CACHE,
     continuous_bernoulli_log_pdf,
     needs_fashion_sample,
-    numpy_softplus,
+    numpy_concentration,
     shift_posterior,
 )
 from scipy import stats
 
 import tfpvae
 from tfpvae._backend import tf, tfd, tfk
-from tfpvae.components.likelihoods import MAX_CONCENTRATION, MIN_CONCENTRATION
 from tfpvae.io.datasets import load_dataset, prepare
 from tfpvae.objectives import FusedELBO
 
@@ -25,8 +24,7 @@ REPEATS = 60  # evaluate() calls on the same batch
 
 
 def _beta_log_lik(x, params):
-    a = np.minimum(numpy_softplus(params[..., 0]) + MIN_CONCENTRATION, MAX_CONCENTRATION)
-    b = np.minimum(numpy_softplus(params[..., 1]) + MIN_CONCENTRATION, MAX_CONCENTRATION)
+    a, b = numpy_concentration(params[..., 0]), numpy_concentration(params[..., 1])
     return stats.beta.logpdf(x, a, b)
 
 

@@ -89,3 +89,23 @@ def test_a_custom_prior_named_prior_is_still_custom(tmp_path) -> None:
     with pytest.raises(ModelFileError, match="custom prior"):
         load(tmp_path)
     assert load(tmp_path, prior=prior).prior is prior
+
+
+def test_a_model_saved_before_the_exp_map_loads_with_its_softplus(tmp_path) -> None:
+    """A config.json from before ``concentration`` existed meant the softplus map."""
+    vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(16,), concentration="softplus")
+    save(vae, tmp_path)
+    path = tmp_path / CONFIG_FILE
+    payload = json.loads(path.read_text())
+    del payload["model"]["concentration"]
+    path.write_text(json.dumps(payload))
+    again = load(tmp_path)
+    assert again.config.concentration == "softplus"
+    x = np.random.default_rng(1).uniform(0.1, 0.9, (4, 8, 8)).astype("float32")
+    z = vae.encode(x)
+    expected = vae.decoder(z).log_prob(x).numpy()
+    np.testing.assert_allclose(again.decoder(z).log_prob(x).numpy(), expected, rtol=1e-6)
+    exp_model = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(16,))
+    assert exp_model.config.concentration == "exp"
+    exp_model.set_weights(vae.get_weights())  # same numbers, today's map: another density
+    assert np.abs(exp_model.decoder(z).log_prob(x).numpy() - expected).min() > 1.0

@@ -36,6 +36,7 @@ _EXPORTS: dict[str, str] = {
     "tfd": "tfpvae._backend",
     "tfk": "tfpvae._backend",
     "tfpl": "tfpvae._backend",
+    "CONCENTRATIONS": "tfpvae.components.concentration",
     "KL_ATTACHMENTS": "tfpvae.components.kl",
     "KLTerm": "tfpvae.components.kl",
     "KLEstimator": "tfpvae.components.kl",
@@ -109,6 +110,7 @@ _EXPORTS: dict[str, str] = {
 
 if TYPE_CHECKING:
     from tfpvae._backend import tfd, tfk, tfpl
+    from tfpvae.components.concentration import CONCENTRATIONS
     from tfpvae.components.dataspace import DataSpace
     from tfpvae.components.hierarchy import BottomLatent, TwoLayerPosterior, TwoLayerPrior
     from tfpvae.components.kl import KL_ATTACHMENTS, KLEstimator, KLTerm, monte_carlo_kl
@@ -164,6 +166,7 @@ if TYPE_CHECKING:
     from tfpvae.training.pipeline import array_dataset
 
 __all__ = [
+    "CONCENTRATIONS",
     "DATASETS",
     "GRADIENTS",
     "KL_ATTACHMENTS",

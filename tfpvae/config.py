@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from tfpvae.components.concentration import CONCENTRATIONS, DEFAULT_CONCENTRATION
 from tfpvae.components.kl import KL_ATTACHMENTS
 from tfpvae.components.likelihoods import LIKELIHOODS
 from tfpvae.components.posteriors import POSTERIORS
@@ -31,6 +32,11 @@ class VAEConfig:
     Attributes:
         likelihood: Decoder likelihood name (see ``tfpvae.LIKELIHOODS``). The course
             uses ``"beta"``.
+        concentration: How ``likelihood="beta"`` maps the decoder's outputs to its
+            concentrations (see ``tfpvae.components.concentration``): ``"exp"``, the
+            course's exponential, guarded against overflow and capped at 3,000 (the
+            default), or ``"softplus"``, the earlier default, which fits sharp pixels
+            slowly.
         latent_dim: Size of z. 2 lets the latent space be plotted directly. ``None``
             (the default) is 2, or what the posterior family fixes
             (``categorical_dims × categories`` for ``"relaxed_categorical"``). A pair
@@ -90,6 +96,7 @@ class VAEConfig:
     """
 
     likelihood: str = "beta"
+    concentration: str = DEFAULT_CONCENTRATION
     latent_dim: int | tuple[int, int] = None  # type: ignore[assignment]  # None: __post_init__
     hidden_units: tuple[int, ...] = (256, 64)
     input_shape: tuple[int, ...] = (28, 28)
@@ -145,6 +152,7 @@ class VAEConfig:
     def validate(self) -> None:
         """Checks every field; raises ``ValueError`` naming the field and the fix."""
         LIKELIHOODS.get(self.likelihood)
+        CONCENTRATIONS.get(self.concentration)
         PRECISIONS.get(self.precision)
         architecture = ARCHITECTURES.get(self.architecture)
         POSTERIORS.get(self.posterior)
@@ -349,6 +357,16 @@ class VAEConfig:
         return cls(**data)
 
     @classmethod
+    def from_saved(cls, data: dict[str, Any]) -> VAEConfig:
+        """Builds the config a saved model was trained with.
+
+        A saved config holds every field its version had; a field added since
+        takes the value that reproduces what the old file meant
+        (:data:`SAVED_BEFORE`), not today's default.
+        """
+        return cls.from_dict({**SAVED_BEFORE, **data})
+
+    @classmethod
     def from_json(cls, text: str) -> VAEConfig:
         """Parses :meth:`to_json` output."""
         return cls.from_dict(json.loads(text))
@@ -363,6 +381,10 @@ TWO_LAYER_BOTTOMS = ("full", "diag")
 
 #: ``latent_dim`` when neither the user nor the posterior family sets it.
 DEFAULT_LATENT_DIM = 2
+
+#: Fields whose default changed after saved configs could lack them, with the value
+#: such a config was trained with (the Beta's softplus map, before issue 22).
+SAVED_BEFORE: dict[str, Any] = {"concentration": "softplus"}
 
 
 def _positive_int(name: str, value: object) -> None:

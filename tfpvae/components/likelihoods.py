@@ -24,6 +24,7 @@ plus its tests.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,13 @@ from typing import Any
 import numpy as np
 
 from tfpvae._backend import tf, tfd, tfk, tfpl
+from tfpvae.components.concentration import (
+    CONCENTRATIONS,
+    DEFAULT_CONCENTRATION,
+    MAX_CONCENTRATION,
+    MIN_CONCENTRATION,
+    positive_concentration,
+)
 from tfpvae.components.dataspace import (
     BINARISED_SPACE,
     LEVELS_SPACE,
@@ -55,47 +63,41 @@ from tfpvae.components.pixelwise import split_params as _split_params
 from tfpvae.components.special import lbeta_positive
 from tfpvae.registry import Registry
 
-#: Smallest Beta concentration. Keeps ``lbeta`` finite and the density integrable.
-MIN_CONCENTRATION = 1e-4
-#: Largest Beta concentration; far beyond anything a trained decoder needs, it only
-#: stops a diverging run from producing ``inf`` (and then ``nan``) parameters.
-MAX_CONCENTRATION = 1e6
 #: Distance from {0, 1} to which Beta observations are clipped inside the loss.
 BETA_EPSILON = 1e-6
 
 
-def positive_concentration(raw: tf.Tensor) -> tf.Tensor:
-    r"""Maps unconstrained decoder outputs to Beta concentrations.
-
-    The course uses ``exp``. In float32, ``exp(a)`` is ``inf`` for ``a > 88.7`` and
-    its gradient explodes with it, so a single bad step turns the loss into
-    ``nan``. We use instead
-
-    .. math:: c = \min(\operatorname{softplus}(a) + c_{\min},\ c_{\max}),
-
-    which equals ``exp(a)`` to first order for very negative ``a``, grows only
-    linearly for large ``a``, has a gradient bounded by 1, and is never below
-    :data:`MIN_CONCENTRATION` (so ``lbeta`` stays finite).
+class IndependentBeta(PixelwiseDistributionLambda):
+    """An independent Beta per pixel: ``tfd.Independent(tfd.Beta(c1, c0))``.
 
     Args:
-        raw: Unconstrained tensor of any shape.
-
-    Returns:
-        A tensor of the same shape with values in ``[MIN_CONCENTRATION, MAX_CONCENTRATION]``.
+        event_shape: The image shape.
+        concentration: How raw outputs become concentrations, a name from
+            :data:`~tfpvae.components.concentration.CONCENTRATIONS`: ``"exp"`` (the
+            course's exponential, guarded; the default) or ``"softplus"``.
+        **kwargs: Passed to :class:`PixelwiseDistributionLambda`.
     """
-    return tf.minimum(tf.math.softplus(raw) + MIN_CONCENTRATION, MAX_CONCENTRATION)
 
+    options = ("concentration",)
 
-class IndependentBeta(PixelwiseDistributionLambda):
-    """An independent Beta per pixel: ``tfd.Independent(tfd.Beta(c1, c0))``."""
+    def __init__(
+        self, event_shape: Shape, concentration: str = DEFAULT_CONCENTRATION, **kwargs: Any
+    ) -> None:
+        CONCENTRATIONS.get(concentration)  # an unknown name fails here, by name
+        super().__init__(event_shape, concentration=concentration, **kwargs)
 
     @staticmethod
-    def new(params: tf.Tensor, event_shape: Shape, name: str | None = None) -> tfd.Distribution:
+    def new(
+        params: tf.Tensor,
+        event_shape: Shape,
+        name: str | None = None,
+        concentration: str = DEFAULT_CONCENTRATION,
+    ) -> tfd.Distribution:
         """Builds the distribution from ``params_size(event_shape)`` numbers per example."""
         raw_c1, raw_c0 = _split_params(params, event_shape, per_pixel=2)
         beta = tfd.Beta(
-            concentration1=positive_concentration(raw_c1),
-            concentration0=positive_concentration(raw_c0),
+            concentration1=positive_concentration(raw_c1, concentration),
+            concentration0=positive_concentration(raw_c0, concentration),
         )
         return tfd.Independent(beta, reinterpreted_batch_ndims=len(event_shape), name=name)
 
@@ -168,7 +170,9 @@ class Support:
         return self.low <= low and high <= self.high
 
 
-def _beta_fast_log_prob(params: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
+def _beta_fast_log_prob(
+    params: tf.Tensor, x: tf.Tensor, concentration: str = DEFAULT_CONCENTRATION
+) -> tf.Tensor:
     r"""Independent Beta log-density with :math:`\log B(a,b)` from :mod:`tfpvae.components.special`.
 
     TFP's ``lbeta`` is built for accuracy at extreme arguments and costs dozens of
@@ -178,9 +182,11 @@ def _beta_fast_log_prob(params: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
     Args:
         params: ``[batch, 2 * pixels]``, two raw concentrations per pixel, pixel-major.
         x: ``[batch, pixels]`` observations in (0, 1).
+        concentration: The map of raw outputs to concentrations (see :class:`IndependentBeta`).
     """
     raw_c1, raw_c0 = _split_params(params, tuple(x.shape[1:]), per_pixel=2)  # [batch, pixels]
-    a, b = positive_concentration(raw_c1), positive_concentration(raw_c0)
+    a = positive_concentration(raw_c1, concentration)
+    b = positive_concentration(raw_c0, concentration)
     log_norm = lbeta_positive(a, b)
     log_kernel = (a - 1.0) * tf.math.log(x) + (b - 1.0) * tf.math.log1p(-x)
     return tf.reduce_sum(log_kernel - log_norm, axis=-1)
@@ -258,6 +264,9 @@ class Likelihood:
             likelihoods (see :class:`DataSpace`).
         prepare_real: Optional real-valued (float) data → observations, for a
             likelihood that models more than pixels (the Gaussian standardises).
+        settings: Keywords for ``fast_log_prob`` and ``layer.new``: the settings
+            (``layer.options``) of the layer this entry describes, bound by
+            :meth:`for_layer`; empty means the layer's defaults.
     """
 
     name: str
@@ -268,6 +277,18 @@ class Likelihood:
     fast_log_prob: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None
     data_space: DataSpace = UNIT_INTERVAL_SPACE
     prepare_real: Callable[..., np.ndarray] | None = None
+    settings: tuple[tuple[str, Any], ...] = ()
+
+    def for_layer(self, layer: Any) -> Likelihood:
+        """This likelihood with the settings of ``layer``, one of its layers."""
+        options = getattr(type(layer), "options", ())
+        if not options:
+            return self
+        return dataclasses.replace(self, settings=tuple(layer.settings().items()))
+
+    def layer_settings(self, config: Any) -> dict[str, Any]:
+        """The layer's settings (``layer.options``) as the fields of ``config`` give them."""
+        return {name: getattr(config, name) for name in getattr(self.layer, "options", ())}
 
     def params_size(self, event_shape: Shape) -> int:
         """Numbers the decoder must emit per example."""
@@ -336,9 +357,10 @@ class Likelihood:
         params = tf.reshape(params, [-1, math.prod(params.shape[1:])])  # pixel-major, flat
         pixels = self.pixels_of(params, x)
         x = tf.reshape(self.clip(tf.cast(x, params.dtype)), [-1, pixels])  # [batch, pixels]
+        settings = dict(self.settings)
         if self.fast_log_prob is not None:
-            return self.fast_log_prob(params, x)
-        return self.layer.new(params, (pixels,)).log_prob(x)
+            return self.fast_log_prob(params, x, **settings)
+        return self.layer.new(params, (pixels,), **settings).log_prob(x)
 
 
 #: The likelihood registry.
@@ -440,9 +462,12 @@ def get_likelihood(name: str) -> Likelihood:
 
 __all__ = [
     "BINARISED_SPACE",
+    "CONCENTRATIONS",
     "LEVELS_SPACE",
     "LIKELIHOODS",
+    "MAX_CONCENTRATION",
     "MAX_GAUSSIAN_SCALE",
+    "MIN_CONCENTRATION",
     "MIN_GAUSSIAN_SCALE",
     "UNIT_INTERVAL_SPACE",
     "DataSpace",

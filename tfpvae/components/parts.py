@@ -197,8 +197,10 @@ def inspect_decoder(decoder: Any) -> Network:
 
 
 def likelihood_of(layer: Any) -> Likelihood | None:
-    """The registered likelihood whose layer class is exactly ``type(layer)``, if any."""
-    return LIKELIHOODS.find(lambda entry: type(layer) is entry.layer)
+    """The registered likelihood whose layer class is exactly ``type(layer)``, if any,
+    with that layer's settings (e.g. the Beta's concentration map)."""
+    entry = LIKELIHOODS.find(lambda entry: type(layer) is entry.layer)
+    return None if entry is None else entry.for_layer(layer)
 
 
 class PriorSource:

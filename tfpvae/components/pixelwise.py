@@ -8,6 +8,7 @@ a flattened ``Conv2DTranspose`` output give.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from tfpvae._backend import tf, tfd, tfpl
 
@@ -34,13 +35,20 @@ class PixelwiseDistributionLambda(tfpl.DistributionLambda):
     """A ``DistributionLambda`` over image-shaped events, built by the subclass's ``new``.
 
     Subclasses define the static methods ``new(params, event_shape)`` and
-    ``params_size(event_shape)``, TFP's layer contract.
+    ``params_size(event_shape)``, TFP's layer contract. A subclass with settings
+    (e.g. the Beta's concentration map) names them in :attr:`options`: attributes
+    of the layer, passed to ``new`` as keywords (and, through
+    :meth:`~tfpvae.components.likelihoods.Likelihood.for_layer`, to the fast log-prob).
 
     Args:
         event_shape: The image shape, e.g. ``(28, 28)``.
         convert_to_tensor_fn: How the output distribution becomes a tensor.
         **kwargs: Passed to ``tfpl.DistributionLambda``.
     """
+
+    #: Names of the layer's settings that ``new`` takes as keywords (given to the
+    #: constructor as keywords of the same names, then kept as attributes).
+    options: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -50,4 +58,12 @@ class PixelwiseDistributionLambda(tfpl.DistributionLambda):
     ) -> None:
         event_shape = tuple(int(d) for d in event_shape)
         new = type(self).new
-        super().__init__(lambda t: new(t, event_shape), convert_to_tensor_fn, **kwargs)
+        # Only plain values in the closure: Keras pickles it into the layer's config.
+        settings = {name: kwargs.pop(name) for name in self.options if name in kwargs}
+        super().__init__(lambda t: new(t, event_shape, **settings), convert_to_tensor_fn, **kwargs)
+        for name, value in settings.items():
+            setattr(self, name, value)
+
+    def settings(self) -> dict[str, Any]:
+        """The values of :attr:`options`, as keywords of ``new``."""
+        return {name: getattr(self, name) for name in self.options}

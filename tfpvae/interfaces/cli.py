@@ -35,6 +35,7 @@ EXIT_USAGE = 2
 # option name (as on the command line, with _) -> field of VAEConfig or TrainSettings
 MODEL_OPTIONS = {
     "likelihood": "likelihood",
+    "concentration": "concentration",
     "latent_dim": "latent_dim",
     "hidden_units": "hidden_units",
     "architecture": "architecture",
@@ -134,6 +135,11 @@ def _add_train_parser(subparsers, parents: list[argparse.ArgumentParser]) -> Non
         "--cache-dir", help="Keras cache holding datasets/ (default: $TFPVAE_KERAS_CACHE)"
     )
     p.add_argument("--likelihood", choices=names.LIKELIHOODS, help="decoder (default: beta)")
+    p.add_argument(
+        "--concentration",
+        choices=names.CONCENTRATIONS,
+        help="how the Beta's concentrations follow the decoder (default: exp, capped)",
+    )
     p.add_argument(
         "--latent-dim",
         type=_latent_dim,

@@ -22,6 +22,8 @@ LIKELIHOODS = (
     "categorical",
     "gaussian",
 )
+#: :data:`tfpvae.components.concentration.CONCENTRATIONS`
+CONCENTRATIONS = ("exp", "softplus")
 #: :data:`tfpvae.components.trunks.ARCHITECTURES`
 ARCHITECTURES = ("mlp", "conv")
 #: :data:`tfpvae.components.posteriors.POSTERIORS`

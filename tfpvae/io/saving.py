@@ -102,7 +102,7 @@ def read_config(directory: str | os.PathLike) -> dict:
             if not {"encoder", "decoder"} <= set(payload["vae"]):
                 raise KeyError("vae.encoder / vae.decoder")
         else:
-            VAEConfig.from_dict(payload["model"])
+            VAEConfig.from_saved(payload["model"])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
         raise ModelFileError(f"{path} is not a valid tfpvae config: {err}") from None
     return payload
@@ -140,7 +140,7 @@ def load(directory: str | os.PathLike, prior: tfd.Distribution | None = None) ->
     if "vae" in payload:
         vae = VAE.from_config(payload["vae"])
     else:
-        vae = build_vae_from_config(VAEConfig.from_dict(payload["model"]), prior=prior)
+        vae = build_vae_from_config(VAEConfig.from_saved(payload["model"]), prior=prior)
     try:
         with _no_lambda_warnings():
             vae.load_weights(weights)

@@ -58,7 +58,8 @@ def build_vae(
         strategy: A ``tf.distribute.Strategy``; the model is built and compiled in
             its scope. ``None`` uses the current one (one device by default).
         **config_fields: Further :class:`~tfpvae.config.VAEConfig` fields
-            (``objective``, ``n_samples``, ``iwae_k``, ``alpha``, ``gradient``,
+            (``concentration``: the Beta's map of the decoder's outputs, ``"exp"`` or
+            ``"softplus"``; ``objective``, ``n_samples``, ``iwae_k``, ``alpha``, ``gradient``,
             ``free_bits``, ``num_flows``, ``flow_hidden_units``,
             ``conv_filters``, ``precision``, ``fast_path``, ``prior``, ``prior_components``,
             ``categorical_dims``, ``categories``, ``temperature``, and ``num_classes=C``
@@ -151,5 +152,5 @@ def build_vae_from_config(
 
 RECIPES.register(
     "vae_config",
-    lambda fields, prior: build_vae_from_config(VAEConfig.from_dict(fields), prior=prior),
+    lambda fields, prior: build_vae_from_config(VAEConfig.from_saved(fields), prior=prior),
 )

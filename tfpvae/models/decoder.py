@@ -43,5 +43,6 @@ def build_decoder(config: VAEConfig | None = None, **overrides: Any) -> tfk.Mode
         )
     if precision.policy != "float32":
         params = to_float32(params)  # the likelihood's parameters in float32
-    output = likelihood.make_layer(event_shape, name="likelihood")(params)
+    settings = likelihood.layer_settings(config)  # e.g. the Beta's concentration map
+    output = likelihood.make_layer(event_shape, name="likelihood", **settings)(params)
     return tfk.Model(inputs, output, name="decoder")
