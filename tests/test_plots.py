@@ -216,3 +216,23 @@ def test_beta_sweep_is_drawn_on_the_rate_distortion_plane() -> None:
     assert_not_blank(fig)
     with pytest.raises(ValueError, match="at least one"):
         plots.plot_beta_sweep({})
+
+
+def test_gradient_snr_draws_each_estimator_against_k_on_log_axes() -> None:
+    ks = [1, 4, 16]
+    snr = {"standard": [0.8, 0.4, 0.2], "dreg": [0.8, 1.6, 3.2]}
+    fig = plots.plot_gradient_snr(ks, snr)
+    (ax,) = fig.axes
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    drawn = {line.get_label(): list(line.get_ydata()) for line in ax.lines[:2]}
+    assert drawn == snr
+    # the guides have slopes -1/2 and +1/2 on the log-log axes, from each line's first point
+    guides = ax.lines[2:]
+    slopes = [np.polyfit(np.log(ks), np.log(g.get_ydata()), 1)[0] for g in guides]
+    np.testing.assert_allclose(slopes, [-0.5, 0.5])
+    np.testing.assert_allclose([g.get_ydata()[0] for g in guides], [0.8, 0.8])
+    assert_not_blank(fig)
+    with pytest.raises(ValueError, match="at least one"):
+        plots.plot_gradient_snr(ks, {})
+    with pytest.raises(ValueError, match="2 values for 3"):
+        plots.plot_gradient_snr(ks, {"dreg": [1.0, 2.0]})

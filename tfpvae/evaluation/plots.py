@@ -654,3 +654,43 @@ def plot_kl_per_dimension(
     ax.set_ylabel("mean KL(q(z_u|x) ‖ p(z_u)), nats")
     fig.tight_layout()
     return fig
+
+
+def plot_gradient_snr(ks: Sequence[int], snr: Mapping[str, Sequence[float]]) -> Figure:
+    r"""The encoder gradient's signal-to-noise ratio against K, one line per estimator.
+
+    Both axes are logarithmic, so the :math:`O(1/\sqrt K)` fall of the standard IWAE
+    estimator (Rainforth et al., 2018) and the :math:`O(\sqrt K)` rise of DReG
+    (Tucker et al., 2019) are straight lines of slope ∓½; a dotted guide of each
+    slope starts at the first K of the first and last estimator.
+
+    Args:
+        ks: The numbers of draws K.
+        snr: Estimator name → its SNR at each K
+            (:func:`~tfpvae.evaluation.gradients.gradient_snr`).
+
+    Raises:
+        ValueError: When ``snr`` is empty or a line's length is not that of ``ks``.
+    """
+    if not snr:
+        raise ValueError("snr is empty; give at least one estimator name → SNRs at each K")
+    ks = np.asarray(ks, dtype=float)
+    for name, values in snr.items():
+        if len(values) != len(ks):
+            raise ValueError(f"snr[{name!r}] has {len(values)} values for {len(ks)} K's")
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    colours = sns.color_palette(PALETTE, len(snr))
+    for colour, (name, values) in zip(colours, snr.items(), strict=True):
+        ax.plot(ks, values, marker="o", color=colour, label=name)
+    names = list(snr)
+    for name, slope in ((names[0], -0.5), (names[-1], 0.5)):
+        if len(names) > 1 or slope < 0:
+            start = float(np.asarray(snr[name])[0])
+            ax.plot(ks, start * (ks / ks[0]) ** slope, ":", color="grey", lw=1)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("draws per image K")
+    ax.set_ylabel("encoder gradient SNR |E g| / sd g")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
