@@ -18,6 +18,7 @@ EXECUTED = [
     "04_conv_vae_and_autoencoder.ipynb",
     "05_evaluation.ipynb",
     "06_beyond_gaussian.ipynb",
+    "07_divergences_and_structure.ipynb",
 ]
 MAX_BYTES = 1_500_000
 
