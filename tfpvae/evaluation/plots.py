@@ -674,19 +674,19 @@ def plot_gradient_snr(ks: Sequence[int], snr: Mapping[str, Sequence[float]]) -> 
     """
     if not snr:
         raise ValueError("snr is empty; give at least one estimator name → SNRs at each K")
-    ks = np.asarray(ks, dtype=float)
+    k = np.asarray(ks, dtype=float)
     for name, values in snr.items():
-        if len(values) != len(ks):
-            raise ValueError(f"snr[{name!r}] has {len(values)} values for {len(ks)} K's")
+        if len(values) != len(k):
+            raise ValueError(f"snr[{name!r}] has {len(values)} values for {len(k)} K's")
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     colours = sns.color_palette(PALETTE, len(snr))
     for colour, (name, values) in zip(colours, snr.items(), strict=True):
-        ax.plot(ks, values, marker="o", color=colour, label=name)
+        ax.plot(k, values, marker="o", color=colour, label=name)
     names = list(snr)
     for name, slope in ((names[0], -0.5), (names[-1], 0.5)):
         if len(names) > 1 or slope < 0:
             start = float(np.asarray(snr[name])[0])
-            ax.plot(ks, start * (ks / ks[0]) ** slope, ":", color="grey", lw=1)
+            ax.plot(k, start * (k / k[0]) ** slope, ":", color="grey", lw=1)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("draws per image K")
