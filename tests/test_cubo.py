@@ -75,3 +75,13 @@ def test_held_out_metrics_report_the_bracket_when_asked() -> None:
     assert metrics["cubo_n"] == 2 and metrics["cubo_se"] > 0
     with pytest.raises(ValueError, match="n must be a number >= 1"):
         cubo(model.vae, x, k=5, n=0.5)
+
+
+def test_cubo_1_is_the_iwae_column_not_a_second_copy() -> None:
+    """n = 1 is the IWAE's own power: the metrics hold one value per image, not two."""
+    model = linear_gaussian_vae(encoder_noise=0.1)
+    x = model.sample(7, seed=1)
+    metrics = held_out_metrics(model.vae, x, k=20, cubo_n=1)
+    bound = iwae_bound(model.vae, x, k=20)
+    assert metrics["cubo"] == pytest.approx(metrics["iwae"], rel=1e-6)
+    assert metrics["iwae_se"] == pytest.approx(float(bound.std(ddof=1) / np.sqrt(7)), rel=1e-5)

@@ -60,23 +60,21 @@ def test_same_loss_and_decoder_gradient_other_encoder_gradient(digits, gradient,
         assert all(differs), name
 
 
-def _numpy_path_gradient(model, x, z, eps, weights_of) -> np.ndarray:
+def _numpy_path_gradient(model, x, z, eps, weights_of, beta: float = 1.0) -> np.ndarray:
     """-(1/B) Σ_i Σ_k v_ik ∂log w_ik/∂z · ∂z/∂(loc bias, scale bias), in closed form.
 
-    For p(x|z) = N(Wz + b, σ²I), p(z) = N(0, I), q = N(μ, diag s²):
-    ∂log w/∂z = Wᵀ(x − Wz − b)/σ² − z + (z − μ)/s², and z = μ + s ε with
+    For p(x|z) = N(Wz + b, σ²I), p(z) = N(0, I), q = N(μ, diag s²) and
+    log w = log p(x|z) + β (log p(z) − log q(z|x)):
+    ∂log w/∂z = Wᵀ(x − Wz − b)/σ² + β (−z + (z − μ)/s²), and z = μ + s ε with
     s = softplus(raw): ∂z/∂μ = 1, ∂z/∂raw = ε · sigmoid(raw).
     """
     w, b, sigma = (model.weight.astype(np.float64), model.bias.astype(np.float64), model.sigma)
     q = model.vae.posterior(x)
     mu, s = q.mean().numpy().astype(np.float64), q.stddev().numpy().astype(np.float64)
     residual = x[None].astype(np.float64) - z @ w.T - b  # [K, B, x_dim]
-    dlogw = residual @ w / sigma**2 - z + (z - mu) / s**2  # [K, B, d]
-    log_w = (
-        -0.5 * (residual**2).sum(-1) / sigma**2
-        - 0.5 * (z**2).sum(-1)
-        + 0.5 * (eps**2).sum(-1)
-        + np.log(s).sum(-1)
+    dlogw = residual @ w / sigma**2 + beta * (-z + (z - mu) / s**2)  # [K, B, d]
+    log_w = -0.5 * (residual**2).sum(-1) / sigma**2 + beta * (
+        -0.5 * (z**2).sum(-1) + 0.5 * (eps**2).sum(-1) + np.log(s).sum(-1)
     )  # constants cancel in the normalised weights
     v = weights_of(log_w)[..., None]  # [K, B, 1]
     sigmoid = 1.0 - np.exp(-s)  # softplus'(raw) = sigmoid(raw) = 1 − e^{−s}
@@ -125,6 +123,38 @@ def test_encoder_gradient_equals_the_estimators_closed_form(objective, weights_o
     with tf.GradientTape() as tape:
         loss = tf.reduce_mean(standard.terms(tf.constant(x), SEED, training=True).loss)
     assert np.abs(tape.gradient(loss, params.bias).numpy() - want).max() > 1e-2
+
+
+def _tempered_dreg_weights(alpha: float, beta: float):
+    """DReG with a KL weight β: the score term −β Σ w̃ ∂φ log q, rewritten, leaves the
+    weights w̃ (1 − β (1 − α)(1 − w̃)); at β = 0 the plain path gradient Σ w̃ ∂z log w."""
+
+    def weights(log_w):
+        normalised = special.softmax((1 - alpha) * log_w, axis=0)
+        return normalised * (1 - beta * (1 - alpha) * (1 - normalised))
+
+    return weights
+
+
+@pytest.mark.parametrize("beta", [0.3, 0.0])
+@pytest.mark.parametrize("alpha", [0.0, 0.5])
+def test_dreg_with_a_kl_weight_keeps_its_closed_form(alpha: float, beta: float) -> None:
+    """With β ≠ 1 (a KLWarmUp) DReG's encoder gradient is its own closed form at β, not
+    the β = 1 weights α w̃ + (1 − α) w̃² (which the check tells apart)."""
+    model = linear_gaussian_vae(encoder_noise=0.3, kl_weight=beta)
+    x = model.sample(5, seed=2)
+    made = Renyi(model.vae.parts, K, alpha, gradient="dreg")
+    params = model.vae.encoder.layers[0]
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(made.terms(tf.constant(x), SEED, training=True).loss)
+    got = tape.gradient(loss, params.bias).numpy()
+    q = model.vae.posterior(x)
+    z = q.sample(K, seed=SEED).numpy().astype(np.float64)
+    eps = (z - q.mean().numpy()) / q.stddev().numpy()
+    want = _numpy_path_gradient(model, x, z, eps, _tempered_dreg_weights(alpha, beta), beta)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    untempered = _numpy_path_gradient(model, x, z, eps, _renyi_dreg_weights(alpha), beta)
+    assert np.abs(untempered - want).max() > 1e-3
 
 
 def test_dreg_under_tf_function() -> None:

@@ -10,7 +10,13 @@ import pytest
 from conftest import HAS_MNIST_SAMPLE, SHARED_CACHE
 
 import tfpvae
-from tfpvae.evaluation.outliers import auroc, outlier_report, outlier_scores, png_bits
+from tfpvae.evaluation.outliers import (
+    auroc,
+    code_length_bits,
+    outlier_report,
+    outlier_scores,
+    png_bits,
+)
 from tfpvae.interfaces.cli import main
 
 
@@ -117,3 +123,16 @@ def test_evaluate_reports_outlier_aurocs_on_screen_and_in_metrics(
         monkeypatch.setenv("TFPVAE_KERAS_CACHE", str(SHARED_CACHE))
         assert main(["evaluate", str(out), "--k", "2", "--outliers", "mnist"]) == 2
         assert "same shape" in capsys.readouterr().err
+
+
+def test_a_binarised_model_gets_only_the_bound_score() -> None:
+    """Bernoulli bounds are bits of binarised pixels, not of the 8-bit images: the
+    scores in bits of the 8-bit image are left out, and code lengths refused."""
+    (x, _), _ = tfpvae.load_dataset("digits")
+    pixels = x[:20]
+    vae = tfpvae.build_vae(likelihood="bernoulli", input_shape=(8, 8), hidden_units=(16,))
+    prepared = tfpvae.prepare(pixels, likelihood="bernoulli")
+    scores = outlier_scores(vae, prepared, pixels, reference=prepared, k=5)
+    assert set(scores) == {"neg_bound"}
+    with pytest.raises(ValueError, match="neg_bound"):
+        code_length_bits(vae, prepared, k=5)

@@ -78,3 +78,48 @@ def test_evaluate_of_a_partial_batch_equals_its_unpadded_mean(digits_beta) -> No
     rate = q.kl_divergence(vae.prior).numpy()  # the closed form, per image
     result = vae.evaluate(x, batch_size=32, verbose=0, return_dict=True)
     np.testing.assert_allclose(result["rate"], rate.mean(), rtol=1e-5)
+
+
+def test_run_eagerly_runs_the_step_eagerly(digits_beta) -> None:
+    """compile(run_eagerly=True) is honoured: the step is not wrapped in a tf.function."""
+    seen = []
+    x = digits_beta[0][:64]
+    vae = tfpvae.build_vae(input_shape=x.shape[1:], hidden_units=(16,))
+    vae.compile(optimizer="adam", run_eagerly=True)
+    original = vae.objective.terms
+
+    def spy(*args, **kwargs):
+        seen.append(tf.executing_eagerly())
+        return original(*args, **kwargs)
+
+    vae.objective.terms = spy
+    vae.fit(x, epochs=1, batch_size=32, verbose=0)
+    assert seen and all(seen)
+
+
+def test_no_filler_where_a_term_sees_the_whole_batch(digits_beta) -> None:
+    """Free bits' batch means, activity regularisers and batch norm would count weight-0
+    filler, so those models keep their last partial batch as it is."""
+    from tfpvae._backend import tfd, tfk, tfpl
+    from tfpvae.training.fit import pads_exactly
+
+    shape = digits_beta[0].shape[1:]
+    assert pads_exactly(tfpvae.build_vae(input_shape=shape, hidden_units=(16,)))
+    free = tfpvae.build_vae(input_shape=shape, hidden_units=(16,), posterior="diag", free_bits=0.1)
+    assert not pads_exactly(free)
+
+    def user_vae(hidden):
+        encoder = tfk.Sequential([
+            tfk.layers.InputLayer(shape), tfk.layers.Flatten(), hidden,
+            tfk.layers.Dense(tfpl.IndependentNormal.params_size(2)), tfpl.IndependentNormal(2),
+        ])  # fmt: skip
+        decoder = tfk.Sequential([
+            tfk.layers.InputLayer((2,)), tfk.layers.Dense(int(np.prod(shape))),
+            tfk.layers.Reshape(shape),
+            tfpl.DistributionLambda(lambda t: tfd.Independent(tfd.Normal(t, 1.0), 2)),
+        ])  # fmt: skip
+        return tfpvae.VAE(encoder, decoder)
+
+    assert pads_exactly(user_vae(tfk.layers.Dense(8)))
+    assert not pads_exactly(user_vae(tfk.layers.Dense(8, activity_regularizer="l2")))
+    assert not pads_exactly(user_vae(tfk.layers.BatchNormalization()))

@@ -231,6 +231,7 @@ def log_mean_powers(
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     x, labels = _checked(vae, x, labels)
+    powers = tuple(dict.fromkeys(powers))  # (1, 1.0) is one power: one column, not two
     results: dict[float, list[np.ndarray]] = {r: [] for r in powers}
     sums = powers_function(vae, k, chunk_size, tuple(powers))  # traced once per batch shape
     for start, xb, batch_labels in _label_batches(x, labels, batch_size):

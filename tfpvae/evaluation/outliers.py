@@ -67,16 +67,37 @@ def png_bits(pixels: np.ndarray) -> np.ndarray:
     return out
 
 
-def _bits(vae: Any, bound: np.ndarray, n_dims: int) -> np.ndarray:
-    """A per-image bound (nats, the model's data space) as bits of the 8-bit image."""
-    space = None if vae.likelihood is None else vae.likelihood.data_space
-    log_jacobian = 0.0 if space is None else space.log_jacobian_per_dim
+def _in_bits_of_pixels(vae: Any) -> bool:
+    """Whether the model's bound converts to bits of the 8-bit image (not binarised data)."""
+    return vae.likelihood is not None and vae.likelihood.data_space.comparable
+
+
+def _bits(vae: Any, bound: np.ndarray, n_dims: int) -> np.ndarray | None:
+    """A per-image bound (nats, the model's data space) as bits of the 8-bit image, or
+    ``None`` where the model's data are not the 8-bit images (binarised, or unknown)."""
+    if not _in_bits_of_pixels(vae):
+        return None
+    log_jacobian = vae.likelihood.data_space.log_jacobian_per_dim
     return -(bound + n_dims * log_jacobian) / math.log(2.0)
 
 
 def code_length_bits(vae: Any, x: np.ndarray, k: int = 100, seed: int = 0) -> np.ndarray:
-    r""":math:`-\log_2 p(x)` of the 8-bit images from the IWAE bound, bits per image."""
-    return _bits(vae, iwae_bound(vae, x, k=k, seed=seed), math.prod(np.shape(x)[1:]))
+    r""":math:`-\log_2 p(x)` of the 8-bit images from the IWAE bound, bits per image.
+
+    Raises:
+        ValueError: For a likelihood whose data are not the 8-bit images
+            (``"bernoulli"`` models binarised pixels), or a model of your own
+            likelihood, whose data space tfpvae does not know.
+    """
+    bits = _bits(vae, iwae_bound(vae, x, k=k, seed=seed), math.prod(np.shape(x)[1:]))
+    if bits is None:
+        raise ValueError(
+            "code lengths in bits of the 8-bit images need a likelihood of the 8-bit data "
+            "('beta', 'continuous_bernoulli', 'gaussian', 'discretized_logistic', "
+            "'categorical'); this model's bound is on other data (binarised pixels, or a "
+            "likelihood of your own): use the 'neg_bound' score"
+        )
+    return bits
 
 
 @dataclass(frozen=True)
@@ -85,28 +106,33 @@ class ScoreInputs:
 
     Attributes:
         bound: The IWAE bound, nats.
-        bits: :math:`-\\log_2 p(x)` of the 8-bit image, bits.
+        bits: :math:`-\\log_2 p(x)` of the 8-bit image, bits; ``None`` where the
+            model's data are not the 8-bit images (then only ``"neg_bound"`` applies).
         png_bits: The image's PNG length, bits.
         reference_bits: :math:`-\\log_2 p` of the reference images, or ``None``.
     """
 
     bound: np.ndarray
-    bits: np.ndarray
+    bits: np.ndarray | None
     png_bits: np.ndarray
     reference_bits: np.ndarray | None
 
 
 def _typicality(s: ScoreInputs) -> np.ndarray | None:
-    if s.reference_bits is None:
+    if s.bits is None or s.reference_bits is None:
         return None
     return np.abs(s.bits - s.reference_bits.mean())
+
+
+def _complexity(s: ScoreInputs) -> np.ndarray | None:
+    return None if s.bits is None else s.bits - s.png_bits
 
 
 #: Score name → inputs → per-image score (larger: more outlying), or ``None`` when
 #: the inputs lack what it needs.
 OUTLIER_SCORES: Registry[Callable[[ScoreInputs], np.ndarray | None]] = Registry("outlier score")
 OUTLIER_SCORES.register("neg_bound", lambda s: -s.bound)
-OUTLIER_SCORES.register("complexity", lambda s: s.bits - s.png_bits)
+OUTLIER_SCORES.register("complexity", _complexity)
 OUTLIER_SCORES.register("typicality", _typicality)
 
 
@@ -132,7 +158,9 @@ def outlier_scores(
     Returns:
         Score name → ``[n]`` scores.
     """
-    reference_bits = None if reference is None else code_length_bits(vae, reference, k, seed + 1)
+    reference_bits = None
+    if reference is not None and _in_bits_of_pixels(vae):
+        reference_bits = code_length_bits(vae, reference, k, seed + 1)
     return _scores(vae, x, pixels, reference_bits, k, seed)
 
 
@@ -231,7 +259,9 @@ def outlier_report(
             f"the outlier images are {np.shape(outliers[0])[1:]} but the model's are "
             f"{np.shape(inliers[0])[1:]}; choose a dataset with images of the same shape"
         )
-    reference_bits = None if reference is None else code_length_bits(vae, reference, k, seed + 1)
+    reference_bits = None
+    if reference is not None and _in_bits_of_pixels(vae):
+        reference_bits = code_length_bits(vae, reference, k, seed + 1)
     scores_in = _scores(vae, *inliers, reference_bits, k, seed)
     scores_out = _scores(vae, *outliers, reference_bits, k, seed)
     return {

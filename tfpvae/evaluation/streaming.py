@@ -43,19 +43,40 @@ def decoded_log_likelihood(parts: Any, x: tf.Tensor, z: tf.Tensor) -> tf.Tensor:
     return log_likelihood(x, z, lambda flat: parts.decode(flat, training=False), parts.likelihood)
 
 
-def _cached(vae: Any, key: tuple, make: Any) -> TracedStep:
-    """The traced function ``key`` of ``vae``, made on first use.
+class _BoundFunction:
+    """A bound's batch function: traced where q's noise is an affine map of normals.
+
+    Other families (flows, relaxed categorical latents) draw each image's samples by
+    slicing q, which TFP supports eagerly but not inside a graph; they run eagerly,
+    so each image's draws stay its own whatever the batching.
+    """
+
+    def __init__(self, vae: Any, make: Any) -> None:
+        self._vae, self._make = vae, make
+        self._run: Any = None
+
+    def __call__(self, x: tf.Tensor, keys: tf.Tensor, labels: Any) -> Any:
+        if self._run is None:
+            first = None if labels is None else labels[:1]
+            q = self._vae.parts.given(first).posterior(x[:1], training=False)
+            affine = noise_transform(q) is not None
+            self._run = TracedStep(self._make, reduce_retracing=False) if affine else self._make
+        return self._run(x, keys, labels)
+
+
+def _cached(vae: Any, key: tuple, make: Any) -> _BoundFunction:
+    """The batch function ``key`` of ``vae``, made on first use.
 
     Kept in the instance's ``__dict__`` (not a tracked attribute, so never saved);
     the model and its functions form a cycle that the garbage collector frees.
     """
     functions = vae.__dict__.setdefault(_CACHE, {})
     if key not in functions:
-        functions[key] = TracedStep(make)
+        functions[key] = _BoundFunction(vae, make)
     return functions[key]
 
 
-def elbo_function(vae: Any, n_samples: int) -> TracedStep:
+def elbo_function(vae: Any, n_samples: int) -> _BoundFunction:
     """``(x [batch, ...], keys [batch, 2], labels) → (rate, distortion)``, each ``[batch]``.
 
     ``labels`` are a conditional VAE's class ids ``[batch]``, ``None`` for another.
@@ -71,7 +92,7 @@ def elbo_function(vae: Any, n_samples: int) -> TracedStep:
     return _cached(vae, ("elbo", int(n_samples)), terms)
 
 
-def powers_function(vae: Any, k: int, chunk_size: int, powers: tuple[float, ...]) -> TracedStep:
+def powers_function(vae: Any, k: int, chunk_size: int, powers: tuple[float, ...]) -> _BoundFunction:
     r"""``(x [batch, ...], keys [batch, 2], labels) → (log (1/k) Σ_j w_j^r for each r)``.
 
     Each entry is ``[batch]``; one pass over the k draws serves every power r

@@ -105,7 +105,9 @@ class IWAE(SeededObjective):
         r"""``loss``'s value with the DReG gradient (:mod:`tfpvae.objectives.renyi`).
 
         With :math:`\tilde w_k` the normalised :math:`w_k^{1-\alpha}` and
-        :math:`s_k = \alpha + (1-\alpha)\tilde w_k`, the surrogate
+        :math:`s_k = 1 - \beta(1-\alpha)(1-\tilde w_k)` (:math:`\alpha + (1-\alpha)\tilde w_k`
+        at :math:`\beta = 1`: the score term that DReG rewrites carries the β of
+        :math:`\log w_k`), the surrogate
         :math:`-\sum_k \mathrm{sg}(\tilde w_k)\,[\log p(x|z_k) + \beta\log p(z_k)]
         - \beta\,\mathrm{sg}(\tilde w_k s_k)\log q(z_k|x)` (log q through z only,
         the decoder's and prior's z-gradient scaled by :math:`s_k`) gives the decoder
@@ -115,7 +117,7 @@ class IWAE(SeededObjective):
         beta = tf.cast(self.parts.kl_weight, log_q.dtype)
         log_w = log_weights(log_lik, log_q - log_prior, beta)  # [K, batch]
         normalised = tf.stop_gradient(tf.nn.softmax((1.0 - self.alpha) * log_w, axis=0))
-        scale = self.alpha + (1.0 - self.alpha) * normalised  # s_k
+        scale = 1.0 - beta * (1.0 - self.alpha) * (1.0 - normalised)  # s_k
         path.set(scale)
         model = normalised * (log_lik + beta * log_prior)
         encoder = beta * tf.stop_gradient(normalised * scale) * log_q

@@ -142,8 +142,35 @@ def _validation_dataset(model: Any, validation: Any, batch_size: int, drop: bool
         weights = check_sample_weight(validation[2], len(images), "validation sample_weight")
     return array_dataset(
         images, batch_size, False, drop_remainder=drop, sample_weight=weights, labels=labels,
-        pad_remainder=not drop,
+        pad_remainder=not drop and pads_exactly(model),
     )  # fmt: skip
+
+
+def pads_exactly(model: Any) -> bool:
+    """Whether weight-0 copies filling the last batch leave every term of a step unchanged.
+
+    The loss and the trackers are weighted means, so filler never counts there. What
+    sees the whole batch does not weight: free bits' per-dimension batch means,
+    activity regularisers and batch normalisation in the networks. With any of those
+    the last partial batch is kept as it is (one more trace, exact terms).
+    """
+    if getattr(model.objective, "free_bits", 0.0):
+        return False
+    networks = [model.encoder, model.decoder]
+    if model.prior_layer is not None:
+        networks.append(model.prior_layer)
+    for network in networks:
+        for layer in network._flatten_layers(include_self=True):
+            if getattr(layer, "activity_regularizer", None) is not None and not _is_kl_layer(layer):
+                return False
+            if isinstance(layer, tfk.layers.BatchNormalization):
+                return False
+    return True
+
+
+def _is_kl_layer(layer: Any) -> bool:
+    """A TFP KL regulariser on the posterior layer, which the objective never runs."""
+    return type(layer.activity_regularizer).__name__ == "KLDivergenceRegularizer"
 
 
 def _training_data(
@@ -160,15 +187,16 @@ def _training_data(
     shuffle, seed = bool(kwargs.pop("shuffle", True)), next_seed()
     first_epoch = int(kwargs.get("initial_epoch", 0))
     kwargs.setdefault("steps_per_epoch", steps)
+    pad = not drop and pads_exactly(model)
     if drop or weights is not None or labels is not None:  # constants tf.distribute can rewrite
         return array_dataset(
             x, batch_size, shuffle, seed, drop, first_epoch, weights, labels=labels,
-            pad_remainder=not drop,
+            pad_remainder=pad,
         )  # fmt: skip
     stream = _STREAMS.get(model)
-    if stream is None or not stream.serves(x, batch_size, shuffle, False, True):
+    if stream is None or not stream.serves(x, batch_size, shuffle, False, pad):
         _STREAMS.pop(model, None)  # release the old copy of the images before making the new one
-        stream = _STREAMS[model] = ArrayStream(x, batch_size, shuffle, False, pad_remainder=True)
+        stream = _STREAMS[model] = ArrayStream(x, batch_size, shuffle, False, pad_remainder=pad)
     return stream.start(seed, first_epoch)
 
 
@@ -274,10 +302,9 @@ def evaluate(model: Any, keras_evaluate: Callable[..., Any], x: Any, y: Any, *ar
             weights = kwargs.pop("sample_weight", None)
             weights = None if weights is None else check_sample_weight(weights, len(images))
             batch_size = kwargs.pop("batch_size", None) or 32
-            x, y = (
-                array_dataset(images, batch_size, False, sample_weight=weights, pad_remainder=True),
-                None,
-            )
+            pad = pads_exactly(model)
+            x = array_dataset(images, batch_size, False, sample_weight=weights, pad_remainder=pad)
+            y = None
     else:
         x = _streamed_input(model, x)
     one_step = unknown_length(x) and kwargs.get("steps") is None

@@ -150,6 +150,9 @@ class KerasSteps:
             # config; from_config already compiled the model with that optimizer,
             # whose variables Keras restores, so that compile stands.
             return
+        # The padded and weighted streams carry sample weights that the loss and the
+        # trackers use; an empty list tells Keras no weighted metric is missing.
+        kwargs.setdefault("weighted_metrics", [])
         super().compile(optimizer=optimizer, **kwargs)  # type: ignore[misc]
         forget_step_functions(self)
 

@@ -92,11 +92,16 @@ class TracedStep:
 
     Args:
         method: The bound step method, e.g. ``VAE.train_step.__get__(model)``.
+        reduce_retracing: Let TensorFlow generalise shapes after a second one (the
+            training steps); ``False`` keeps every trace's shapes static, for
+            functions whose Python code needs the batch size (the held-out bounds
+            draw per image by slicing q).
     """
 
-    def __init__(self, method: Any) -> None:
+    def __init__(self, method: Any, reduce_retracing: bool = True) -> None:
         self._method = method
-        self._plain = tf.function(method, autograph=False, reduce_retracing=True)
+        self._reduce = reduce_retracing
+        self._plain = tf.function(method, autograph=False, reduce_retracing=reduce_retracing)
         self._converted: Any = None
 
     def __call__(self, *args: Any) -> Any:
@@ -104,7 +109,7 @@ class TracedStep:
             try:
                 return self._plain(*args)
             except tf.errors.OperatorNotAllowedInGraphError:
-                self._converted = tf.function(self._method, reduce_retracing=True)
+                self._converted = tf.function(self._method, reduce_retracing=self._reduce)
         return self._converted(*args)
 
     def tracing_count(self) -> int:
@@ -129,6 +134,9 @@ def trace_step_once(model: tfk.Model, kind: str, force: bool = False) -> None:
     """
     name = STEP_METHODS[kind]
     if model.distribute_strategy.num_replicas_in_sync > 1 or (name in model.__dict__ and not force):
+        return
+    if model.run_eagerly or tf.config.functions_run_eagerly():  # compile(run_eagerly=True)
+        model.__dict__.pop(name, None)
         return
     model.__dict__[name] = TracedStep(getattr(type(model), name).__get__(model))
 
