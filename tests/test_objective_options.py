@@ -104,3 +104,12 @@ def test_train_renyi_dreg_then_evaluate_the_cubo_bracket(tmp_path, capsys) -> No
     assert "CUBO n=2" in capsys.readouterr().out
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["cubo"] >= metrics["iwae"] and metrics["cubo_n"] == 2
+
+
+def test_numpy_scalars_are_numbers_for_alpha_and_free_bits() -> None:
+    """α and λ from NumPy (e.g. a sweep over np.linspace) are taken as the floats they are."""
+    small = dict(likelihood="bernoulli", input_shape=(8, 8), hidden_units=(8,))
+    renyi = tfpvae.build_vae(objective="renyi", alpha=np.float32(0.5), n_samples=2, **small)
+    assert renyi.objective.alpha == 0.5
+    floored = tfpvae.build_vae(posterior="diag", free_bits=np.float64(0.25), **small)
+    assert floored.objective.free_bits == 0.25

@@ -21,6 +21,7 @@ from __future__ import annotations
 import abc
 import copy
 import dataclasses
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -248,7 +249,7 @@ def refuse_options(objective: str, **given: Any) -> None:
     """
     for name, value in given.items():
         off = value is None or (
-            name == "free_bits" and isinstance(value, (int, float)) and not value
+            name == "free_bits" and isinstance(value, numbers.Real) and not value
         )
         if not off:
             raise ValueError(

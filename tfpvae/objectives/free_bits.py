@@ -38,6 +38,7 @@ refused by :func:`check_free_bits`.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -49,7 +50,7 @@ def check_free_bits_value(free_bits: Any) -> float:
     """λ as a float ≥ 0, refusing negative or non-finite values with the fix."""
     number = (
         free_bits
-        if isinstance(free_bits, (int, float)) and not isinstance(free_bits, bool)
+        if isinstance(free_bits, numbers.Real) and not isinstance(free_bits, bool)
         else math.nan
     )
     if not math.isfinite(number) or number < 0:

@@ -47,6 +47,7 @@ keep the ordinary :math:`\sum_k \tilde w_k\nabla\log w_k`.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 from tfpvae.objectives.base import OBJECTIVES, Objective, Parts, refuse_options
@@ -60,7 +61,7 @@ def check_alpha(alpha: Any) -> float:
         raise ValueError(
             "objective='renyi' needs alpha=α (e.g. alpha=0.5; 0 is the IWAE bound, α → 1 the ELBO)"
         )
-    number = alpha if isinstance(alpha, (int, float)) and not isinstance(alpha, bool) else math.nan
+    number = alpha if isinstance(alpha, numbers.Real) and not isinstance(alpha, bool) else math.nan
     if not math.isfinite(number):
         raise ValueError(f"alpha must be a finite number (≠ 1), got {alpha!r}")
     if number == 1.0:

@@ -70,7 +70,7 @@ def check_images(
         return array
     if not likelihood.support.contains_range(low, high):
         raise ValueError(
-            f"{what} has values in [{low:g}, {high:g}], outside the "
+            f"{what} has values from {low:g} to {high:g}; some lie outside the "
             f"{name} likelihood's support {likelihood.support.describe()}; "
             f"use tfpvae.prepare(raw_uint8_images, likelihood={name!r})"
         )
