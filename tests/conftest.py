@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +19,11 @@ os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 # Models build without XLA unless a test is marked ``xla``: compiling a training
 # step costs about 5–8 s per model here, and most tests train for a few steps.
 os.environ.setdefault("TFPVAE_XLA", "0")
+# Compiled XLA steps are kept for this run only (shared by the xdist workers and the
+# subprocesses, which inherit the variable), never in the user's ~/.cache.
+if "TFPVAE_XLA_CACHE" not in os.environ:
+    os.environ["TFPVAE_XLA_CACHE"] = tempfile.mkdtemp(prefix="tfpvae-test-xla-")
+    atexit.register(shutil.rmtree, os.environ["TFPVAE_XLA_CACHE"], ignore_errors=True)
 
 from tfpvae._backend import tf, tfk
 from tfpvae.io.datasets import load_dataset, prepare

@@ -16,6 +16,7 @@ from conftest import REPO
 LAYERS = {
     "_backend": 0,
     "_native_log": 0,
+    "_xla_cache": 0,
     "_lazy": 0,
     "_keras_hook": 9,
     "registry": 0,

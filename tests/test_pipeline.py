@@ -56,6 +56,65 @@ def test_a_kept_stream_follows_the_seed_and_first_epoch_it_is_started_with() -> 
         assert _epochs(stream.start(seed, first_epoch), 2) == expected, (seed, first_epoch)
 
 
+def _iterated_epochs(iterator, count: int) -> list[list[int]]:
+    """``count`` epochs read from an iterator (as Keras reads them), as image indices."""
+    epochs = []
+    for _ in range(count):
+        batches = [next(iterator)[0].numpy()[:, 0, 0] for _ in range(5)]
+        epochs.append([round(v * (N + 1)) - 1 for batch in batches for v in batch])
+    return epochs
+
+
+def test_a_fit_of_whole_epochs_is_continued_by_the_next_and_anything_else_restarts() -> None:
+    x = _labelled()
+    stream = ArrayStream(x, BATCH, shuffle=True, drop_remainder=False)
+    expected = _epochs(array_dataset(x, BATCH, seed=7, first_epoch=0), 4)
+    first = iter(stream.for_fit(7, 0))
+    assert _iterated_epochs(first, 2) == expected[:2]
+    stream.fit_ended(2)
+    # The next fit (epoch 0, a new seed) continues: same iterator, the stream's epochs 2, 3.
+    again = iter(stream.for_fit(99, 0))
+    assert again is first
+    assert _iterated_epochs(again, 1) == expected[2:3]
+    stream.fit_ended(1)
+    assert iter(stream.for_fit(5, 3)) is first  # Keras's idiom: initial_epoch = epochs so far
+    assert _iterated_epochs(first, 1) == expected[3:4]
+    # A fit cut short mid-epoch: the next one starts afresh from its own seed and epoch.
+    stream.fit_ended(None)
+    fresh = iter(stream.for_fit(3, 1))
+    assert fresh is not first
+    assert _iterated_epochs(fresh, 2) == _epochs(array_dataset(x, BATCH, seed=3, first_epoch=1), 2)
+    stream.fit_ended(2)
+    # An initial_epoch that is neither 0 nor where the stream stands restarts there too.
+    other = iter(stream.for_fit(3, 7))
+    assert other is not fresh
+    assert _iterated_epochs(other, 1) == _epochs(array_dataset(x, BATCH, seed=3, first_epoch=7), 1)
+
+
+@pytest.mark.slow(seconds=4)
+def test_fit_continues_the_iterator_only_after_whole_epochs() -> None:
+    from tfpvae._backend import tfk
+
+    class StopInsideTheEpoch(tfk.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None) -> None:
+            self.model.stop_training = True
+
+    vae = tfpvae.build_vae(input_shape=(4, 4), hidden_units=(8,))
+    vae.compile(optimizer="adam", steps_per_execution=1)  # one batch per call, so it can stop
+    x = _labelled()
+    vae.fit(x, epochs=2, batch_size=BATCH, verbose=0)
+    stream = kept_stream(vae)
+    first = stream.iterator()
+    history = vae.fit(x, epochs=1, batch_size=BATCH, verbose=0)
+    assert stream.iterator() is first and len(history.history["loss"]) == 1
+    vae.fit(x, epochs=1, batch_size=BATCH, verbose=0, callbacks=[StopInsideTheEpoch()])
+    assert kept_stream(vae) is stream
+    assert stream.iterator() is not first  # stopped after one of five batches: not reused
+    second = stream.iterator()
+    vae.fit(x, epochs=1, batch_size=BATCH, verbose=0, steps_per_epoch=2)  # the user's epochs
+    assert stream.iterator() is not second
+
+
 @pytest.mark.slow(seconds=4)
 def test_fit_keeps_the_stream_only_while_the_images_are_the_same() -> None:
     vae = tfpvae.build_vae(input_shape=(4, 4), hidden_units=(8,))

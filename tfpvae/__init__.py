@@ -22,7 +22,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from tfpvae import _keras_hook, _native_log
+from tfpvae import _keras_hook, _native_log, _xla_cache
 
 __version__ = "0.1.0"
 
@@ -30,6 +30,8 @@ __version__ = "0.1.0"
 _keras_hook.install()
 # Whoever imports TensorFlow next, its start-up log shows at most once (tfpvae._native_log).
 _native_log.install()
+# Compiled XLA steps are kept between processes, if TensorFlow has not read its flags yet.
+_xla_cache.use_compilation_cache()
 
 #: Public name -> module that defines it.
 _EXPORTS: dict[str, str] = {

@@ -11,16 +11,23 @@ TFP itself resolves to whenever ``tf.keras`` is Keras 3.
 from __future__ import annotations
 
 from tfpvae._native_log import import_tensorflow_quietly
+from tfpvae._xla_cache import use_compilation_cache
 
+# Compiled XLA steps kept between processes (before TensorFlow reads TF_XLA_FLAGS).
+use_compilation_cache()
 # TensorFlow's C++ start-up lines: at most once, errors only unless the user chose a level.
 tf = import_tensorflow_quietly()
 
 import tensorflow_probability as tfp  # noqa: E402
 import tf_keras  # noqa: E402
 
+# tf.data's base class of datasets that keep their input's structure (not public API;
+# used by tfpvae.training.pipeline for a dataset whose iterator outlives one fit).
+from tensorflow.python.data.ops import dataset_ops as tf_dataset_ops  # noqa: E402
+
 tfd = tfp.distributions
 tfb = tfp.bijectors
 tfpl = tfp.layers
 tfk = tf_keras
 
-__all__ = ["tf", "tfb", "tfd", "tfk", "tfp", "tfpl"]
+__all__ = ["tf", "tf_dataset_ops", "tfb", "tfd", "tfk", "tfp", "tfpl"]

@@ -44,6 +44,15 @@ SEVERITIES = "IWEF"
 #: The CUDA stub's line on a machine without drivers, and the probe failure it explains.
 NO_CUDA_DRIVERS = "Could not find cuda drivers on your machine"
 CUINIT_FAILURE = "failed call to cuInit"
+#: What TensorFlow logs, at error level, each time it loads a step from its persistent
+#: XLA cache (tfpvae's :func:`~tfpvae.training.tuning.use_compilation_cache`): it first
+#: tries to read the entry as text, and it names two tuning hints of the compiler as
+#: CPU features the host lacks. The load succeeds; a real instruction-set mismatch
+#: (any other feature) is still shown.
+XLA_CACHE_NOISE = (
+    re.compile(r"Error parsing text-format tensorflow\.XlaSerializedCacheEntry"),
+    re.compile(r"Target machine feature \+prefer-no-(scatter|gather) is not +supported"),
+)
 #: ``TF_CPP_MIN_LOG_LEVEL`` when the user has not set it: errors only.
 LIBRARY_LEVEL = "2"
 
@@ -58,8 +67,10 @@ def _kept(lines: list[str], min_level: int) -> list[str]:
             key, hidden = ABSL_PREAMBLE, min_level >= 1
         elif match is not None:
             key = match.group(2)
-            hidden = SEVERITIES.index(match.group(1)) < min_level or (
-                min_level >= 1 and no_drivers and CUINIT_FAILURE in line
+            hidden = (
+                SEVERITIES.index(match.group(1)) < min_level
+                or (min_level >= 1 and no_drivers and CUINIT_FAILURE in line)
+                or (min_level >= 1 and any(noise.search(line) for noise in XLA_CACHE_NOISE))
             )
         else:  # not a native log line (a traceback, the user's own output): always kept
             kept.append(line)

@@ -11,7 +11,9 @@ For in-memory arrays this module
   epoch and whole-batch gathers, the last partial batch padded with weight-0
   images so that every batch has one shape (an XLA step compiles once). On one
   replica, unweighted, the stream is kept for the next ``fit`` on the same
-  images (:class:`~tfpvae.training.pipeline.ArrayStream`);
+  images (:class:`~tfpvae.training.pipeline.ArrayStream`), which skips their
+  checks (done when the stream was made) and, after a ``fit`` of whole epochs,
+  continues its iterator (:class:`WholeEpochs` counts them);
 * adds a :class:`~tfpvae.training.faults.NonFiniteGuard` unless one is given.
 
 A conditional VAE (``num_classes``) takes ``(images, labels)``: the labels are
@@ -174,9 +176,22 @@ def _is_kl_layer(layer: Any) -> bool:
 
 
 def _training_data(
-    model: Any, x: Any, weights: Any, batch_size: int, kwargs: dict, labels: Any = None
-) -> Any:
-    """The endless stream of training batches for arrays (kwargs gain ``steps_per_epoch``)."""
+    model: Any,
+    x: Any,
+    weights: Any,
+    batch_size: int,
+    kwargs: dict,
+    labels: Any = None,
+    held: bool = False,
+) -> tuple[Any, ArrayStream | None]:
+    """The endless stream of training batches for arrays (kwargs gain ``steps_per_epoch``).
+
+    ``held`` says the kept stream was just found to hold exactly ``x``.
+
+    Returns:
+        The dataset, and the kept stream it comes from (whose :meth:`~ArrayStream.fit_ended`
+        the caller reports to) or ``None``.
+    """
     drop = model.distribute_strategy.num_replicas_in_sync > 1
     steps = steps_per_epoch(len(x), batch_size, drop_remainder=drop)
     if steps == 0:
@@ -189,15 +204,50 @@ def _training_data(
     kwargs.setdefault("steps_per_epoch", steps)
     pad = not drop and pads_exactly(model)
     if drop or weights is not None or labels is not None:  # constants tf.distribute can rewrite
-        return array_dataset(
+        dataset = array_dataset(
             x, batch_size, shuffle, seed, drop, first_epoch, weights, labels=labels,
             pad_remainder=pad,
         )  # fmt: skip
+        return dataset, None
     stream = _STREAMS.get(model)
-    if stream is None or not stream.serves(x, batch_size, shuffle, False, pad):
+    if stream is None or not stream.serves(x, batch_size, shuffle, False, pad, held=held):
         _STREAMS.pop(model, None)  # release the old copy of the images before making the new one
         stream = _STREAMS[model] = ArrayStream(x, batch_size, shuffle, False, pad_remainder=pad)
-    return stream.start(seed, first_epoch)
+    if kwargs["steps_per_epoch"] != steps:  # the user's epochs are not the stream's
+        return stream.start(seed, first_epoch), None
+    return stream.for_fit(seed, first_epoch), stream
+
+
+class WholeEpochs(tfk.callbacks.Callback):
+    """Counts the epochs a ``fit`` ran, if all were whole (for its kept stream).
+
+    An epoch is cut short when a callback stops training inside it (the
+    non-finite guard, ``TerminateOnNaN``); :meth:`count` is then ``None``, as it
+    is when training never reached its end.
+    """
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self._steps, self._whole, self._cut, self._ended, self._batches = steps, 0, False, False, 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._batches = 0
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._batches = batch + 1
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self._batches == self._steps:
+            self._whole += 1
+        else:
+            self._cut = True
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self._ended = True
+
+    def count(self) -> int | None:
+        """The whole epochs run, or ``None`` if one was cut short or training did not end."""
+        return self._whole if self._ended and not self._cut else None
 
 
 class StepCount(tfk.callbacks.Callback):
@@ -346,13 +396,17 @@ def fit(
     if not any(isinstance(c, NonFiniteGuard) for c in callbacks):
         callbacks.insert(0, NonFiniteGuard())
     inputs.refuse_label_inputs(model, x, "x")
+    stream: ArrayStream | None = None
     if is_array(x) or _is_labelled(model, x):
-        labels = None
+        labels, held = None, False
         if model.num_classes is not None:
             x, labels = _labelled_arrays(model, x, y)
         else:
-            x = model.check_images(x, "x")
             _check_target(x, y)
+            kept = _STREAMS.get(model)
+            held = kept is not None and kept.holds(x)
+            if not held:  # a kept stream's images were checked when it was made
+                x = model.check_images(x, "x")
         weights = kwargs.pop("sample_weight", None)
         weights = None if weights is None else check_sample_weight(weights, len(x))
         split = kwargs.pop("validation_split", 0.0)
@@ -363,7 +417,10 @@ def fit(
         kwargs["validation_data"] = _validation_dataset(
             model, kwargs.get("validation_data"), batch_size, drop
         )
-        x = _training_data(model, x, weights, batch_size, kwargs, labels)
+        x, stream = _training_data(model, x, weights, batch_size, kwargs, labels, held)
+        if stream is not None:
+            whole_epochs = WholeEpochs(kwargs["steps_per_epoch"])
+            callbacks.append(whole_epochs)
         y, batch_size = None, None
     else:
         x = _streamed_input(model, x)
@@ -377,8 +434,12 @@ def fit(
     one_step = (unknown_length(x) and kwargs.get("steps_per_epoch") is None) or (
         unknown_length(validation) and validation_steps is None
     )
-    with steps_per_execution(model, 1) if one_step else contextlib.nullcontext():
-        history = keras_fit(x, y, batch_size=batch_size, callbacks=callbacks, **kwargs)
+    try:
+        with steps_per_execution(model, 1) if one_step else contextlib.nullcontext():
+            history = keras_fit(x, y, batch_size=batch_size, callbacks=callbacks, **kwargs)
+    finally:
+        if stream is not None:
+            stream.fit_ended(whole_epochs.count())
     if model.training_fault is not None:
         warnings.warn(model.training_fault.message(), RuntimeWarning, stacklevel=3)
     return history

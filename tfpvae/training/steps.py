@@ -21,7 +21,12 @@ from tfpvae.components.precision import PRECISIONS, Precision
 from tfpvae.objectives import OBJECTIVES, Objective, Parts, Terms, weighted_mean
 from tfpvae.training import fit as fit_layer
 from tfpvae.training.faults import FaultMonitor, TrainingFault
-from tfpvae.training.tuning import forget_step_functions, one_step_per_call, trace_step_once
+from tfpvae.training.tuning import (
+    forget_step_functions,
+    one_step_per_call,
+    quiet_first_call,
+    trace_step_once,
+)
 
 next_seed = fit_layer.next_seed
 
@@ -157,17 +162,24 @@ class KerasSteps:
         forget_step_functions(self)
 
     # Keras's step functions call the model's step traced once (tuning.TracedStep).
+    # A new XLA function's first call is quiet (tuning.QuietFirstCall: cache-load noise).
     def make_train_function(self, force: bool = False):
         trace_step_once(self, "train", force)
-        return super().make_train_function(force)  # type: ignore[misc]
+        before = self.train_function
+        super().make_train_function(force)  # type: ignore[misc]
+        return quiet_first_call(self, "train_function", before)
 
     def make_test_function(self, force: bool = False):
         trace_step_once(self, "test", force)
-        return super().make_test_function(force)  # type: ignore[misc]
+        before = self.test_function
+        super().make_test_function(force)  # type: ignore[misc]
+        return quiet_first_call(self, "test_function", before)
 
     def make_predict_function(self, force: bool = False):
         trace_step_once(self, "predict", force)
-        return super().make_predict_function(force)  # type: ignore[misc]
+        before = self.predict_function
+        super().make_predict_function(force)  # type: ignore[misc]
+        return quiet_first_call(self, "predict_function", before)
 
 
 __all__ = ["KerasSteps", "batch_loss", "make_objective", "precision_of", "with_image_shape"]
