@@ -24,7 +24,9 @@ of NumPy's float32 GEMM on a same-shape product, measured in the same run.
 Besides the peers' workload (``tfpvae``: ``posterior="diag"``), tfpvae also runs it
 with the full-covariance posterior (``tfpvae-full``) and the default
 ``build_vae(likelihood="beta")`` on the same images prepared for the Beta
-(``tfpvae-beta``), so the defaults' cost is reported beside the peers.
+(``tfpvae-beta``), so the defaults' cost is reported beside the peers. With
+``--before PATH`` the peers' workload also runs on that checkout of tfpvae
+(``tfpvae-before``) in the same rounds: a before/after table from one run.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ HIDDEN = (256, 64)
 CONV = (32, 64)
 FRAMEWORKS = ("tfpvae", "torch", "jax")
 TFPVAE_EXTRAS = ("tfpvae-full", "tfpvae-beta")
+#: The peers' workload on another checkout of tfpvae (``--before PATH``), in the same rounds.
+BEFORE = "tfpvae-before"
 
 
 # ----------------------------------------------------------------------------- data
@@ -134,6 +138,7 @@ def worker_tfpvae(args: argparse.Namespace, x: np.ndarray) -> dict[str, float]:
     imported = time.perf_counter() - start
     options = {
         "tfpvae": dict(likelihood="bernoulli", posterior="diag", use_exact_kl=True),
+        "tfpvae-before": dict(likelihood="bernoulli", posterior="diag", use_exact_kl=True),
         "tfpvae-full": dict(likelihood="bernoulli", posterior="full", use_exact_kl=True),
         "tfpvae-beta": dict(likelihood="beta"),
     }[args.worker]
@@ -315,14 +320,22 @@ def run_worker(args: argparse.Namespace) -> None:
 
 
 def spawn(
-    worker: str, model: str, batch: int, epochs: int, data: Path, tmp: Path, images: int
+    worker: str,
+    model: str,
+    batch: int,
+    epochs: int,
+    data: Path,
+    tmp: Path,
+    images: int,
+    before: str | None = None,
 ) -> dict:
     result = tmp / f"{worker}-{model}-{batch}-{epochs}.json"
     command = [sys.executable, __file__, "--worker", worker, "--model", model]
     command += ["--batch", str(batch), "--epochs", str(epochs), "--data", str(data)]
     command += ["--images", str(images)]
     command += ["--result", str(result)]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(HERE.parent))
+    source = before if worker == BEFORE and before else str(HERE.parent)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=source)
     subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     return json.loads(result.read_text())
 
@@ -358,14 +371,16 @@ def table(results: dict) -> str:
                 f"{row['import_s']:.1f} | {row['loss']:.1f} |"
             )
         best_peer = max(case["frameworks"][f]["img_s"] for f in ("torch", "jax"))
-        ratio = case["frameworks"]["tfpvae"]["img_s"] / best_peer
-        lines.append(f"| | | | **tfpvae / best peer** | **{ratio:.2f}×** | | | | | | |")
+        for name in ("tfpvae", BEFORE):
+            if name in case["frameworks"]:
+                ratio = case["frameworks"][name]["img_s"] / best_peer
+                lines.append(f"| | | | **{name} / best peer** | **{ratio:.2f}×** | | | | | | |")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--worker", choices=(*FRAMEWORKS, *TFPVAE_EXTRAS))
+    parser.add_argument("--worker", choices=(*FRAMEWORKS, *TFPVAE_EXTRAS, BEFORE))
     parser.add_argument("--model", default="mlp", choices=("mlp", "conv"))
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--epochs", type=int, default=2)
@@ -381,6 +396,11 @@ def main() -> None:
         default=2000,
         help="images per epoch of the conv cases (the peers' CPU convolutions run at a few "
         "hundred images/s, so 8,000 × 10 epochs would take the better part of an hour)",
+    )
+    parser.add_argument(
+        "--before",
+        help="another checkout of tfpvae (a path) whose peers' workload runs in the same "
+        f"rounds as {BEFORE!r}, for a before/after table from one run",
     )
     parser.add_argument("--out", default=str(HERE / "peers.json"))
     args = parser.parse_args()
@@ -398,11 +418,12 @@ def main() -> None:
         for round_ in range(rounds):
             for model, batch, epochs in cases:
                 names = list(FRAMEWORKS) + (list(TFPVAE_EXTRAS) if model == "mlp" else [])
+                names += [BEFORE] if args.before else []
                 names = names[round_ % len(names) :] + names[: round_ % len(names)]
                 for worker in names:
                     data = beta if worker == "tfpvae-beta" else binary
                     images = args.conv_images if model == "conv" else N_IMAGES
-                    result = spawn(worker, model, batch, epochs, data, tmp, images)
+                    result = spawn(worker, model, batch, epochs, data, tmp, images, args.before)
                     runs[(model, batch, epochs)].setdefault(worker, []).append(result)
                     print(
                         f"round {round_ + 1} {model} bs{batch} w{epochs} {worker}: "
