@@ -17,7 +17,9 @@ Each worker also times ``import tfpvae`` plus its first public name on top of
 ``import tensorflow_probability, tf_keras`` (with ``DistributionLambda`` and
 ``Normal`` touched), and, with ``--profile``, one extra tfpvae process under
 cProfile says where the first epoch's seconds went (AutoGraph's conversion,
-tracing, and the C++ calls that compile and run the graphs).
+tracing, and the C++ calls that compile and run the graphs). ``--xla-cache
+cold`` (the default) gives every process an empty XLA cache, as on a machine's
+first run; ``--xla-cache warm`` shares one, filled by an untimed run first.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import pstats
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -113,9 +116,11 @@ def worker(name: str, profile: bool) -> dict:
     return out
 
 
-def spawn(name: str, profile: bool = False) -> dict:
+def spawn(name: str, profile: bool = False, xla_cache: str | None = None) -> dict:
+    """One worker process; ``xla_cache``: its ``TFPVAE_XLA_CACHE`` (``None``: a new, empty one)."""
     command = [sys.executable, __file__, "--worker", name] + (["--profile"] if profile else [])
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    cache = xla_cache or tempfile.mkdtemp(prefix="first-result-xla-")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TFPVAE_XLA_CACHE=cache)
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -130,15 +135,25 @@ def main() -> None:
     parser.add_argument("--label", default="after", help="key of this run in --out")
     parser.add_argument("--profile", action="store_true", help="one more, profiled, tfpvae run")
     parser.add_argument("--out", type=Path, default=HERE / "first_result.json")
+    parser.add_argument(
+        "--xla-cache",
+        choices=("cold", "warm"),
+        default="cold",
+        help="cold: every process starts with an empty XLA cache (a first run on a machine); "
+        "warm: all share one, filled by an untimed run first (every later run)",
+    )
     parser.add_argument("--worker", choices=WORKERS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker, args.profile)))
         return
+    shared = tempfile.mkdtemp(prefix="first-result-xla-") if args.xla_cache == "warm" else None
+    if shared:
+        spawn("tfpvae", xla_cache=shared)
     runs: dict[str, list[dict]] = {name: [] for name in WORKERS}
     for round_ in range(args.rounds):
         for name in WORKERS if round_ % 2 == 0 else WORKERS[::-1]:
-            runs[name].append(spawn(name))
+            runs[name].append(spawn(name, xla_cache=shared))
             total = runs[name][-1]["total"]
             print(f"round {round_ + 1} {name}: {total['wall_s']:.2f} s, cpu {total['cpu_s']:.2f} s")
     summary: dict = {}
@@ -150,11 +165,12 @@ def main() -> None:
         }  # fmt: skip
         summary[name]["runs"] = found
     if args.profile:
-        summary["tfpvae_profile"] = spawn("tfpvae", profile=True)
+        summary["tfpvae_profile"] = spawn("tfpvae", profile=True, xla_cache=shared)
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
     results[args.label] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "rounds": args.rounds,
+        "xla_cache": args.xla_cache,
         "tfpvae_module": os.environ.get("PYTHONPATH", "this checkout"),
         **summary,
     }

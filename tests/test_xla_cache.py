@@ -94,3 +94,16 @@ def test_a_second_process_loads_the_compiled_step_quietly(tmp_path: Path) -> Non
     # Everything was loaded (nothing new compiled), and loading printed nothing.
     assert sorted(p.name for p in directory.iterdir()) == compiled
     assert second.stderr == "", second.stderr
+
+
+def test_finding_tensorflow_for_the_cache_key_keeps_its_import_quiet() -> None:
+    """The key is read before TensorFlow loads, without consuming the quiet-import hook."""
+    # Without TF_XLA_FLAGS (this process's import of tfpvae set it), as a user's shell has.
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "TF_XLA_FLAGS")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    code = "import tfpvae\nimport tf_keras\nimport tensorflow\nprint('done')"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0 and done.stdout == "done\n", done.stderr[-3000:]
+    assert done.stderr == "", done.stderr

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
+import importlib.machinery
 import os
 import platform
 import sys
@@ -45,8 +45,10 @@ def _tensorflow_install() -> str:
     module = sys.modules.get("tensorflow")
     origin = getattr(module, "__file__", None)
     if origin is None:
+        # The path finder alone: importlib.util.find_spec would also ask the finder that
+        # _native_log installs for TensorFlow's import, which removes itself once asked.
         with contextlib.suppress(ImportError, ValueError):
-            spec = importlib.util.find_spec("tensorflow")
+            spec = importlib.machinery.PathFinder.find_spec("tensorflow")
             origin = spec.origin if spec is not None else None
     if origin is None:
         return "none"
