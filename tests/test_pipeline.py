@@ -134,6 +134,9 @@ def test_fit_keeps_the_stream_only_while_the_images_are_the_same() -> None:
     assert kept_stream(vae) is not kept and kept_stream(vae).settings[0] == BATCH + 1
     vae.fit(x, epochs=1, batch_size=BATCH + 1, shuffle=False, verbose=0)
     assert kept_stream(vae).settings[1] is False
+    # The same images with a validation split: the stream holds the training part only.
+    vae.fit(x, epochs=1, batch_size=BATCH + 1, shuffle=False, validation_split=0.4, verbose=0)
+    np.testing.assert_array_equal(kept_stream(vae).images.numpy(), x[: int(N * 0.6)])
 
 
 def test_array_pipelines_run_without_the_autotuner() -> None:

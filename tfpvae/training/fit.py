@@ -412,6 +412,7 @@ def fit(
         split = kwargs.pop("validation_split", 0.0)
         if split and kwargs.get("validation_data") is None:
             x, weights, kwargs["validation_data"], labels = _split(x, weights, split, labels)
+            held = False  # the kept stream held all of x, not the part that trains
         batch_size = batch_size or 32
         drop = model.distribute_strategy.num_replicas_in_sync > 1
         kwargs["validation_data"] = _validation_dataset(
