@@ -45,7 +45,7 @@ SEVERITIES = "IWEF"
 NO_CUDA_DRIVERS = "Could not find cuda drivers on your machine"
 CUINIT_FAILURE = "failed call to cuInit"
 #: What TensorFlow logs, at error level, each time it loads a step from its persistent
-#: XLA cache (tfpvae's :func:`~tfpvae.training.tuning.use_compilation_cache`): it first
+#: XLA cache (:func:`tfpvae._xla_cache.use_compilation_cache`): it first
 #: tries to read the entry as text, and it names two tuning hints of the compiler as
 #: CPU features the host lacks. The load succeeds; a real instruction-set mismatch
 #: (any other feature) is still shown.

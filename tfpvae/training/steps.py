@@ -165,19 +165,19 @@ class KerasSteps:
     # A new XLA function's first call is quiet (tuning.QuietFirstCall: cache-load noise).
     def make_train_function(self, force: bool = False):
         trace_step_once(self, "train", force)
-        before = self.train_function
+        before = getattr(self, "train_function", None)
         super().make_train_function(force)  # type: ignore[misc]
         return quiet_first_call(self, "train_function", before)
 
     def make_test_function(self, force: bool = False):
         trace_step_once(self, "test", force)
-        before = self.test_function
+        before = getattr(self, "test_function", None)
         super().make_test_function(force)  # type: ignore[misc]
         return quiet_first_call(self, "test_function", before)
 
     def make_predict_function(self, force: bool = False):
         trace_step_once(self, "predict", force)
-        before = self.predict_function
+        before = getattr(self, "predict_function", None)
         super().make_predict_function(force)  # type: ignore[misc]
         return quiet_first_call(self, "predict_function", before)
 
