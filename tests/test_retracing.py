@@ -123,3 +123,28 @@ def test_no_filler_where_a_term_sees_the_whole_batch(digits_beta) -> None:
     assert pads_exactly(user_vae(tfk.layers.Dense(8)))
     assert not pads_exactly(user_vae(tfk.layers.Dense(8, activity_regularizer="l2")))
     assert not pads_exactly(user_vae(tfk.layers.BatchNormalization()))
+
+
+def test_the_step_loops_and_the_pipeline_are_traced_without_autograph(monkeypatch) -> None:
+    """Keras's train/test loops and the array pipeline's functions need no AutoGraph;
+    converting them cost 0.5 CPU-s of a first result. Only the networks' own layers are."""
+    from tensorflow.python.autograph.pyct import transpiler
+
+    converted: list[str] = []
+    transform = transpiler.PyToPy.transform_function
+
+    def recording(self, fn, *args, **kwargs):
+        converted.append(f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', fn)}")
+        return transform(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(transpiler.PyToPy, "transform_function", recording)
+    x = np.random.default_rng(0).uniform(0.05, 0.95, (70, 4, 4)).astype("float32")
+    vae = tfpvae.build_vae(input_shape=(4, 4), hidden_units=(8,))
+    vae.fit(x, epochs=2, batch_size=32, verbose=0)
+    vae.evaluate(x, batch_size=32, verbose=0)
+    assert int(vae.optimizer.iterations) == 6  # 3 steps per epoch, all of them run
+    assert int(vae._train_counter) == 6 and int(vae._test_counter) == 3
+    loops = [name for name in converted if "make_train_function" in name or "make_test" in name]
+    assert loops == [], loops
+    ours = [name for name in converted if name.startswith("tfpvae.training")]
+    assert ours == [], ours

@@ -41,6 +41,7 @@ from tfpvae.components.priors import LearnedPrior
 from tfpvae.registry import Registry
 
 
+@tf.autograph.experimental.do_not_convert  # straight-line code: no AutoGraph conversion
 def _batch_size(distribution: tfd.Distribution) -> tf.Tensor:
     """Number of examples in a posterior with batch shape ``[batch]``."""
     return tf.cast(tf.reduce_prod(distribution.batch_shape_tensor()), distribution.dtype)
@@ -110,6 +111,7 @@ class KLTerm:
             weight=None,  # β is applied in `weighted`, from the variable
         )
 
+    @tf.autograph.experimental.do_not_convert
     def weighted(self, batch_total: tf.Tensor) -> tf.Tensor:
         """β × a KL total."""
         return tf.cast(self.kl_weight, batch_total.dtype) * batch_total

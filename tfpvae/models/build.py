@@ -145,9 +145,27 @@ def build_vae_from_config(
         )
         vae.compile(optimizer=optimizer, jit_compile=jit, steps_per_execution=STEPS_PER_EXECUTION)
         images = (None, *config.input_shape)
-        vae.build(images if config.num_classes is None else [images, (None,)])
+        _build(vae, images if config.num_classes is None else [images, (None,)])
         optimizer.build(vae.trainable_variables)
     return vae
+
+
+def _build(vae: VAE, input_shape: Any) -> None:
+    """``vae.build(input_shape)``, without calling the model when its networks are built.
+
+    Keras builds a subclassed model by calling it on placeholders in a scratch
+    graph. The recipe's encoder, decoder (and prior layer) are built networks
+    already, so that call would only trace TFP's sampling of both once more (0.2 s
+    of ``build_vae(likelihood="beta")``); ``Layer.build`` records the shape and
+    marks the model built, as Keras's ``Model.build`` does after its call.
+    """
+    parts = [vae.encoder, vae.decoder]
+    if vae.prior_layer is not None:
+        parts.append(vae.prior_layer)
+    if all(part.built for part in parts):
+        tfk.layers.Layer.build(vae, input_shape)
+    else:
+        vae.build(input_shape)
 
 
 RECIPES.register(

@@ -31,12 +31,19 @@ PREFETCH_BATCHES = 2
 NOISE_STREAM = 1
 
 
+# The pipeline's functions are straight-line TensorFlow: tf.data need not convert them
+# with AutoGraph (0.15 s of a first fit), hence ``do_not_convert``.
+_plain = tf.autograph.experimental.do_not_convert
+
+
+@_plain
 def epoch_permutation(n: int, seed: int | tf.Tensor | tf.Variable, epoch: tf.Tensor) -> tf.Tensor:
     """The order of the ``n`` examples in ``epoch``: a function of ``(seed, epoch)`` only."""
     key = tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64)])
     return tf.argsort(tf.random.stateless_uniform([n], seed=key))
 
 
+@_plain
 def noise_key(seed: int | tf.Tensor | tf.Variable, epoch: tf.Tensor, batch: tf.Tensor) -> tf.Tensor:
     """The dequantisation seed of batch ``batch`` of ``epoch``: a function of those only."""
     key = tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64)])
@@ -89,6 +96,7 @@ def _batches(
     pad = -n % batch_size if pad_remainder and not drop_remainder else 0
     weighted = weights is not None or pad_remainder
 
+    @_plain
     def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
         order = epoch_permutation(n, seed, epoch) if shuffle else tf.range(n, dtype=tf.int64)
         order = tf.cast(order, tf.int64)
@@ -100,14 +108,15 @@ def _batches(
         batches = batches.batch(batch_size, drop_remainder or pad_remainder)
         if not dequantize:
             return batches
-        return batches.enumerate().map(lambda i, b: (b[0], b[1], noise_key(seed, epoch, i)))
+        return batches.enumerate().map(_plain(lambda i, b: (b[0], b[1], noise_key(seed, epoch, i))))
 
     if first_epoch is None:
         batches = one_epoch(tf.constant(0, tf.int64))
     else:  # epochs first_epoch, first_epoch + 1, ... (the offset is read when an epoch starts)
         epochs = tf.data.Dataset.range(np.iinfo(np.int64).max // 2)
-        batches = epochs.flat_map(lambda e: one_epoch(e + tf.cast(first_epoch, tf.int64)))
+        batches = epochs.flat_map(_plain(lambda e: one_epoch(e + tf.cast(first_epoch, tf.int64))))
 
+    @_plain
     def gather(idx: tf.Tensor, mask: tf.Tensor, key: tf.Tensor | None = None) -> tuple:
         batch = tf.gather(images, idx)  # [batch, ...]
         if key is not None:

@@ -24,7 +24,9 @@ from tfpvae.training.faults import FaultMonitor, TrainingFault
 from tfpvae.training.tuning import (
     forget_step_functions,
     one_step_per_call,
+    plain_loop_applies,
     quiet_first_call,
+    step_loop,
     trace_step_once,
 )
 
@@ -163,16 +165,23 @@ class KerasSteps:
 
     # Keras's step functions call the model's step traced once (tuning.TracedStep).
     # A new XLA function's first call is quiet (tuning.QuietFirstCall: cache-load noise).
+    # On one replica the loop around them is tfpvae's, traced without AutoGraph (step_loop).
     def make_train_function(self, force: bool = False):
         trace_step_once(self, "train", force)
         before = getattr(self, "train_function", None)
-        super().make_train_function(force)  # type: ignore[misc]
+        if plain_loop_applies(self) and (before is None or force):  # type: ignore[arg-type]
+            self.train_function = step_loop(self, "train")  # type: ignore[arg-type]
+        else:
+            super().make_train_function(force)  # type: ignore[misc]
         return quiet_first_call(self, "train_function", before)
 
     def make_test_function(self, force: bool = False):
         trace_step_once(self, "test", force)
         before = getattr(self, "test_function", None)
-        super().make_test_function(force)  # type: ignore[misc]
+        if plain_loop_applies(self) and (before is None or force):  # type: ignore[arg-type]
+            self.test_function = step_loop(self, "test")  # type: ignore[arg-type]
+        else:
+            super().make_test_function(force)  # type: ignore[misc]
         return quiet_first_call(self, "test_function", before)
 
     def make_predict_function(self, force: bool = False):
