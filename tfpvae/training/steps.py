@@ -169,8 +169,8 @@ class KerasSteps:
     def make_train_function(self, force: bool = False):
         trace_step_once(self, "train", force)
         before = getattr(self, "train_function", None)
-        if plain_loop_applies(self) and (before is None or force):  # type: ignore[arg-type]
-            self.train_function = step_loop(self, "train")  # type: ignore[arg-type]
+        if plain_loop_applies(self) and (before is None or force):
+            self.train_function = step_loop(self, "train")
         else:
             super().make_train_function(force)  # type: ignore[misc]
         return quiet_first_call(self, "train_function", before)
@@ -178,8 +178,8 @@ class KerasSteps:
     def make_test_function(self, force: bool = False):
         trace_step_once(self, "test", force)
         before = getattr(self, "test_function", None)
-        if plain_loop_applies(self) and (before is None or force):  # type: ignore[arg-type]
-            self.test_function = step_loop(self, "test")  # type: ignore[arg-type]
+        if plain_loop_applies(self) and (before is None or force):
+            self.test_function = step_loop(self, "test")
         else:
             super().make_test_function(force)  # type: ignore[misc]
         return quiet_first_call(self, "test_function", before)
