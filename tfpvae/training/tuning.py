@@ -23,6 +23,9 @@
   so a later process that builds the same model loads its compiled step instead
   of compiling it again. The first call of each new XLA function runs inside the
   native log filter (:class:`QuietFirstCall`), as loading logs two harmless errors.
+* **Loops without AutoGraph.** On one replica the train and test functions
+  are :func:`step_loop`: Keras's loop over ``steps_per_execution`` written as a
+  ``tf.while_loop``, so that AutoGraph converts neither it nor what it calls.
 * **Single-batch calls.** ``train_on_batch`` and friends hand Keras an iterator
   of one batch, which a grouped train function would run past; they run with
   one step per call instead (:func:`one_step_per_call`).
