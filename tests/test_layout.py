@@ -17,6 +17,7 @@ LAYERS = {
     "_backend": 0,
     "_native_log": 0,
     "_xla_cache": 0,
+    "_import_hook": 0,
     "_lazy": 0,
     "_keras_hook": 9,
     "registry": 0,

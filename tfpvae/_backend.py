@@ -11,10 +11,7 @@ TFP itself resolves to whenever ``tf.keras`` is Keras 3.
 from __future__ import annotations
 
 from tfpvae._native_log import import_tensorflow_quietly
-from tfpvae._xla_cache import use_compilation_cache
 
-# Compiled XLA steps kept between processes (before TensorFlow reads TF_XLA_FLAGS).
-use_compilation_cache()
 # TensorFlow's C++ start-up lines: at most once, errors only unless the user chose a level.
 tf = import_tensorflow_quietly()
 

@@ -10,10 +10,10 @@ real class takes its place in the registry when its module is imported.
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.util
 import sys
 from typing import Any
+
+from tfpvae._import_hook import around_import
 
 #: The name ``tfpvae.models.vae`` registers the VAE under.
 KERAS_NAME = "tfpvae>VAE"
@@ -36,29 +36,12 @@ def _register() -> None:
         registry._GLOBAL_CUSTOM_OBJECTS.setdefault(KERAS_NAME, _VAEStandIn)
 
 
-class _WhenKerasLoads(importlib.abc.MetaPathFinder):
-    """Runs :func:`_register` right after ``tf_keras`` finishes importing."""
-
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if fullname != "tf_keras":
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(fullname)
-        if spec is None or spec.loader is None:
-            return spec
-        exec_module = spec.loader.exec_module
-
-        def exec_then_register(module: Any) -> None:
-            exec_module(module)
-            _register()
-
-        spec.loader.exec_module = exec_then_register  # type: ignore[method-assign]
-        return spec
+def _import_then_register(exec_module: Any, module: Any) -> None:
+    exec_module(module)
+    _register()
 
 
 def install() -> None:
     """Registers the stand-in now if tf_keras is loaded, else once it is."""
-    if "tf_keras" in sys.modules:
+    if not around_import("tf_keras", _import_then_register):
         _register()
-    elif not any(isinstance(finder, _WhenKerasLoads) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _WhenKerasLoads())

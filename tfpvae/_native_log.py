@@ -25,14 +25,14 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import importlib.abc
-import importlib.util
 import os
 import re
 import sys
 import tempfile
 from collections.abc import Iterator
 from typing import Any
+
+from tfpvae._import_hook import around_import
 
 #: A line of TensorFlow's native (absl) logging, e.g.
 #: ``I0000 00:00:1795264973.170001  29592 port.cc:153] oneDNN custom operations are on...``;
@@ -130,30 +130,13 @@ def import_tensorflow_quietly(default_level: str = LIBRARY_LEVEL) -> Any:
     return tf
 
 
-class _WhenTensorFlowLoads(importlib.abc.MetaPathFinder):
-    """Imports ``tensorflow`` through :func:`native_log_filter`, whoever asks for it."""
-
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if fullname != "tensorflow":
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(fullname)
-        if spec is None or spec.loader is None:
-            return spec
-        exec_module = spec.loader.exec_module
-
-        def exec_quietly(module: Any) -> None:
-            with native_log_filter(native_log_level()):
-                exec_module(module)
-                module.config.list_physical_devices()  # the CUDA probe logs now
-
-        spec.loader.exec_module = exec_quietly  # type: ignore[method-assign]
-        return spec
+def _import_quietly(exec_module: Any, module: Any) -> None:
+    """Runs TensorFlow's import, and its CUDA probe, inside the filter."""
+    with native_log_filter(native_log_level()):
+        exec_module(module)
+        module.config.list_physical_devices()  # the CUDA probe logs now
 
 
 def install() -> None:
     """Filters TensorFlow's start-up log once it is imported (nothing if it already is)."""
-    if "tensorflow" in sys.modules:
-        return
-    if not any(isinstance(finder, _WhenTensorFlowLoads) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _WhenTensorFlowLoads())
+    around_import("tensorflow", _import_quietly)
