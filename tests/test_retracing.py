@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -148,3 +150,32 @@ def test_the_step_loops_and_the_pipeline_are_traced_without_autograph(monkeypatc
     assert loops == [], loops
     ours = [name for name in converted if name.startswith("tfpvae.training")]
     assert ours == [], ours
+
+
+def test_a_users_session_of_calls_raises_no_retracing_warning() -> None:
+    """Each model traces its loops once per input structure; TensorFlow's warning about
+    frequent retracing counts per function code, so the loops must not share one count
+    across models and kinds (it fired on a reloaded model's evaluate)."""
+    from tfpvae._backend import tfk
+
+    logger = tf.get_logger()
+    messages: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    keep = Keep()
+    logger.addHandler(keep)
+    try:
+        x = np.random.default_rng(0).uniform(0.05, 0.95, (96, 4, 4)).astype("float32")
+        for _ in range(2):
+            vae = tfpvae.build_vae(input_shape=(4, 4), hidden_units=(8,))
+            vae.train_on_batch(x[:32])
+            vae.fit(x, epochs=1, batch_size=32, validation_split=0.25, verbose=0)
+            vae.fit((x[i : i + 16] for i in range(0, 96, 16)), steps_per_epoch=6, verbose=0)
+            vae.evaluate(x, batch_size=32, verbose=0)
+            tfk.backend.clear_session()
+    finally:
+        logger.removeHandler(keep)
+    assert not [m for m in messages if "retracing" in m], messages

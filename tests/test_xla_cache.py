@@ -17,7 +17,10 @@ SESSION = """
 import tfpvae
 (x, _), _ = tfpvae.load_dataset("digits")
 vae = tfpvae.build_vae(input_shape=(8, 8), latent_dim=2, hidden_units=(16,), likelihood="bernoulli")
-vae.fit(tfpvae.prepare(x[:64], likelihood="bernoulli"), epochs=2, batch_size=32, verbose=0)
+x = tfpvae.prepare(x[:64], likelihood="bernoulli")
+vae.fit(x, epochs=2, batch_size=32, verbose=0)
+# A generator's batches carry no weights: a new trace, so another step to load.
+vae.fit((x[i : i + 16] for i in range(0, 64, 16)), steps_per_epoch=4, epochs=1, verbose=0)
 print("done")
 """
 

@@ -25,7 +25,7 @@ from tfpvae.training.tuning import (
     forget_step_functions,
     one_step_per_call,
     plain_loop_applies,
-    quiet_first_call,
+    quiet_calls,
     step_loop,
     trace_step_once,
 )
@@ -164,7 +164,7 @@ class KerasSteps:
         forget_step_functions(self)
 
     # Keras's step functions call the model's step traced once (tuning.TracedStep).
-    # A new XLA function's first call is quiet (tuning.QuietFirstCall: cache-load noise).
+    # An XLA model's step functions run quietly (tuning.QuietCalls: cache-load noise).
     # On one replica the loop around them is tfpvae's, traced without AutoGraph (step_loop).
     def make_train_function(self, force: bool = False):
         trace_step_once(self, "train", force)
@@ -173,7 +173,7 @@ class KerasSteps:
             self.train_function = step_loop(self, "train")
         else:
             super().make_train_function(force)  # type: ignore[misc]
-        return quiet_first_call(self, "train_function", before)
+        return quiet_calls(self, "train_function", before)
 
     def make_test_function(self, force: bool = False):
         trace_step_once(self, "test", force)
@@ -182,13 +182,13 @@ class KerasSteps:
             self.test_function = step_loop(self, "test")
         else:
             super().make_test_function(force)  # type: ignore[misc]
-        return quiet_first_call(self, "test_function", before)
+        return quiet_calls(self, "test_function", before)
 
     def make_predict_function(self, force: bool = False):
         trace_step_once(self, "predict", force)
         before = getattr(self, "predict_function", None)
         super().make_predict_function(force)  # type: ignore[misc]
-        return quiet_first_call(self, "predict_function", before)
+        return quiet_calls(self, "predict_function", before)
 
 
 __all__ = ["KerasSteps", "batch_loss", "make_objective", "precision_of", "with_image_shape"]
