@@ -147,3 +147,15 @@ def test_array_pipelines_run_without_the_autotuner() -> None:
     for dataset in (stream, array_dataset(x, 4), array_dataset(x, 4, first_epoch=0)):
         assert dataset.options().autotune.enabled is False
         assert len(list(dataset.take(3))) == 3
+
+
+def test_batches_are_whole_rows_padded_or_dropped_as_asked() -> None:
+    x = _labelled()
+    padded = list(array_dataset(x, BATCH, shuffle=False, pad_remainder=True))
+    assert [len(b[0]) for b in padded] == [5] * 5
+    assert padded[0][0].shape.is_fully_defined()  # one static batch shape for XLA
+    ids = [round(v * (N + 1)) - 1 for b in padded for v in b[0].numpy()[:, 0, 0]]
+    assert ids == [*range(N), 20, 20]  # the filler repeats the last batch's first image ...
+    np.testing.assert_array_equal(padded[-1][2].numpy(), [1, 1, 1, 0, 0])  # ... at weight 0
+    dropped = list(array_dataset(x, BATCH, shuffle=False, drop_remainder=True))
+    assert [len(b[0]) for b in dropped] == [5] * 4

@@ -42,7 +42,7 @@ from tfpvae._backend import tf, tfk
 from tfpvae.training import inputs
 from tfpvae.training.faults import NonFiniteGuard
 from tfpvae.training.pipeline import ArrayStream, array_dataset, steps_per_epoch
-from tfpvae.training.tuning import steps_per_execution, unknown_length
+from tfpvae.training.tuning import add_work, steps_per_execution, unknown_length
 
 #: The latest unweighted training stream of each model, kept for its next ``fit``.
 _STREAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -346,8 +346,10 @@ def evaluate(model: Any, keras_evaluate: Callable[..., Any], x: Any, y: Any, *ar
     inputs.refuse_label_inputs(model, x, "x")
     if _is_labelled(model, x):
         x, y = _labelled_arrays(model, x, y)
+        add_work(model, len(x))
     elif is_array(x):
         images = model.check_images(x, "x")
+        add_work(model, len(images))
         if kwargs.get("steps") is None and model.distribute_strategy.num_replicas_in_sync == 1:
             weights = kwargs.pop("sample_weight", None)
             weights = None if weights is None else check_sample_weight(weights, len(images))
@@ -357,6 +359,7 @@ def evaluate(model: Any, keras_evaluate: Callable[..., Any], x: Any, y: Any, *ar
             y = None
     else:
         x = _streamed_input(model, x)
+        add_work(model, None)
     one_step = unknown_length(x) and kwargs.get("steps") is None
     with steps_per_execution(model, 1) if one_step else contextlib.nullcontext():
         return keras_evaluate(x, y, *args, **kwargs)
@@ -419,12 +422,15 @@ def fit(
             model, kwargs.get("validation_data"), batch_size, drop
         )
         x, stream = _training_data(model, x, weights, batch_size, kwargs, labels, held)
+        epochs = int(kwargs.get("epochs", 1)) - int(kwargs.get("initial_epoch", 0))
+        add_work(model, max(epochs, 0) * kwargs["steps_per_epoch"] * batch_size)
         if stream is not None:
             whole_epochs = WholeEpochs(kwargs["steps_per_epoch"])
             callbacks.append(whole_epochs)
         y, batch_size = None, None
     else:
         x = _streamed_input(model, x)
+        add_work(model, None)  # its length is the stream's to tell
     drop = model.distribute_strategy.num_replicas_in_sync > 1
     validation_steps = kwargs.get("validation_steps")
     validation = _validation_input(model, kwargs.get("validation_data"), validation_steps, drop)

@@ -22,6 +22,7 @@ from tfpvae.objectives import OBJECTIVES, Objective, Parts, Terms, weighted_mean
 from tfpvae.training import fit as fit_layer
 from tfpvae.training.faults import FaultMonitor, TrainingFault
 from tfpvae.training.tuning import (
+    add_work,
     forget_step_functions,
     one_step_per_call,
     plain_loop_applies,
@@ -111,6 +112,14 @@ def _target(x: Any, y: Any, kwargs: dict) -> Any:
     return x if y is None and kwargs.get("sample_weight") is not None else y
 
 
+def _batch_images(x: Any) -> int | None:
+    """Images in a ``*_on_batch`` call's ``x`` (a conditional VAE's ``(images, labels)``)."""
+    if isinstance(x, (tuple, list)) and x:
+        x = x[0]
+    shape = getattr(x, "shape", None)
+    return int(shape[0]) if shape is not None and len(shape) and shape[0] is not None else None
+
+
 class KerasSteps:
     """``fit``, ``evaluate``, ``*_on_batch`` and ``compile`` of a VAE (a mixin).
 
@@ -135,10 +144,12 @@ class KerasSteps:
         return fit_layer.evaluate(self, keras_evaluate, x, _target(x, y, kwargs), *args, **kwargs)
 
     def train_on_batch(self, x: Any, y: Any = None, *args: Any, **kwargs: Any):
+        add_work(self, _batch_images(x))
         with one_step_per_call(self):
             return super().train_on_batch(x, _target(x, y, kwargs), *args, **kwargs)  # type: ignore[misc]
 
     def test_on_batch(self, x: Any, y: Any = None, *args: Any, **kwargs: Any):
+        add_work(self, _batch_images(x))
         with one_step_per_call(self):
             return super().test_on_batch(x, _target(x, y, kwargs), *args, **kwargs)  # type: ignore[misc]
 

@@ -1,0 +1,99 @@
+"""When an XLA model's steps compile: after work enough (``XLA_MIN_IMAGES``), or as told."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tfpvae
+from tfpvae._backend import tf
+from tfpvae.training import tuning
+
+
+def _model():
+    vae = tfpvae.build_vae(input_shape=(8, 8), latent_dim=2, hidden_units=(8,))
+    assert vae.jit_compile  # the MLP's fused step is one XLA speeds up
+    return vae
+
+
+def _images(n: int) -> np.ndarray:
+    return np.random.default_rng(0).uniform(0.05, 0.95, (n, 8, 8)).astype("float32")
+
+
+def _loop_compiles(vae, kind: str = "train") -> bool:
+    """Whether the loop ``vae``'s next ``kind`` call runs marks its step for XLA."""
+    x = _images(4)
+    batches = iter(tf.data.Dataset.from_tensor_slices((x, x, np.ones(4, "float32"))).batch(4))
+    function = getattr(vae, f"make_{kind}_function")()
+    graph = function.get_concrete_function(batches).graph
+    library = graph.as_graph_def().library.function
+    return any(f.attr["_XlaMustCompile"].b for f in library if "_XlaMustCompile" in f.attr)
+
+
+def test_a_short_first_fit_runs_plain_and_enough_work_switches_to_xla(monkeypatch) -> None:
+    monkeypatch.setenv("TFPVAE_XLA", "auto")
+    monkeypatch.setattr(tuning, "XLA_MIN_IMAGES", 1_000)
+    vae = _model()
+    x = _images(300)
+    vae.fit(x, epochs=2, batch_size=100, verbose=0)  # 600 images asked for
+    assert not _loop_compiles(vae) and not _loop_compiles(vae, "test")
+    vae.evaluate(x, verbose=0)  # 900: still short of 1,000
+    assert not _loop_compiles(vae)
+    vae.fit(x, epochs=1, batch_size=100, verbose=0)  # 1,200: the step compiles from here
+    assert _loop_compiles(vae) and _loop_compiles(vae, "test")
+    traces = vae.train_function.experimental_get_tracing_count()
+    history = vae.fit(x, epochs=3, batch_size=100, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    # Each loop was traced once for fit's batches: neither is traced again.
+    assert vae.train_function.experimental_get_tracing_count() == traces
+
+
+def test_the_switch_keeps_training_where_it_was(monkeypatch) -> None:
+    """The plain and the XLA loop train the same variables and count the same steps."""
+    monkeypatch.setenv("TFPVAE_XLA", "auto")
+    monkeypatch.setattr(tuning, "XLA_MIN_IMAGES", 500)
+    vae = _model()
+    x = _images(200)
+    vae.fit(x, epochs=2, batch_size=50, verbose=0)  # plain: 8 steps
+    before = [v.numpy() for v in vae.trainable_variables]
+    vae.fit(x, epochs=1, batch_size=50, verbose=0)  # XLA: 4 more
+    assert int(vae.optimizer.iterations.numpy()) == 12
+    assert int(vae._train_counter.numpy()) == 4  # Keras counts the steps of each fit
+    after = [v.numpy() for v in vae.trainable_variables]
+    assert any(not np.allclose(a, b) for a, b in zip(before, after, strict=True))
+
+
+def test_inputs_of_unknown_length_count_as_work_enough(monkeypatch) -> None:
+    monkeypatch.setenv("TFPVAE_XLA", "auto")
+    vae = _model()
+    x = _images(64)
+    vae.fit(tf.data.Dataset.from_tensor_slices(x).batch(32), epochs=1, verbose=0)
+    assert _loop_compiles(vae)
+
+
+def test_on_batch_calls_count_their_images(monkeypatch) -> None:
+    monkeypatch.setenv("TFPVAE_XLA", "auto")
+    monkeypatch.setattr(tuning, "XLA_MIN_IMAGES", 100)
+    vae = _model()
+    x = _images(40)
+    vae.train_on_batch(x)
+    vae.test_on_batch(x)
+    assert not tuning.compiles_now(vae)
+    vae.train_on_batch(x)  # 120 images
+    assert tuning.compiles_now(vae)
+
+
+@pytest.mark.parametrize(
+    ("value", "first_fit_compiles"), [("1", True), ("always", True), ("", False)]
+)
+def test_the_environment_chooses_when(monkeypatch, value, first_fit_compiles) -> None:
+    monkeypatch.setenv("TFPVAE_XLA", value)
+    vae = _model()
+    vae.fit(_images(64), epochs=1, batch_size=32, verbose=0)
+    assert _loop_compiles(vae) is first_fit_compiles
+
+
+def test_an_unknown_setting_is_refused(monkeypatch) -> None:
+    monkeypatch.setenv("TFPVAE_XLA", "sometimes")
+    with pytest.raises(ValueError, match="TFPVAE_XLA='sometimes'"):
+        _model()
