@@ -63,6 +63,15 @@ def test_the_switch_keeps_training_where_it_was(monkeypatch) -> None:
     assert any(not np.allclose(a, b) for a, b in zip(before, after, strict=True))
 
 
+def test_validation_during_a_short_fit_keeps_it_plain(monkeypatch) -> None:
+    """fit's validation runs on its cached dataset: not a stream of unknown length."""
+    monkeypatch.setenv("TFPVAE_XLA", "auto")
+    vae = _model()
+    x = _images(96)
+    vae.fit(x[:64], validation_data=x[64:], epochs=2, batch_size=32, verbose=0)
+    assert not tuning.compiles_now(vae) and not _loop_compiles(vae)
+
+
 def test_inputs_of_unknown_length_count_as_work_enough(monkeypatch) -> None:
     monkeypatch.setenv("TFPVAE_XLA", "auto")
     vae = _model()

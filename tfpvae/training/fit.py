@@ -359,7 +359,8 @@ def evaluate(model: Any, keras_evaluate: Callable[..., Any], x: Any, y: Any, *ar
             y = None
     else:
         x = _streamed_input(model, x)
-        add_work(model, None)
+        # fit's validation (Keras's cached evaluation data) is counted with fit's work
+        add_work(model, 0 if kwargs.get("_use_cached_eval_dataset") else None)
     one_step = unknown_length(x) and kwargs.get("steps") is None
     with steps_per_execution(model, 1) if one_step else contextlib.nullcontext():
         return keras_evaluate(x, y, *args, **kwargs)
