@@ -64,12 +64,19 @@ def test_the_switch_keeps_training_where_it_was(monkeypatch) -> None:
 
 
 def test_validation_during_a_short_fit_keeps_it_plain(monkeypatch) -> None:
-    """fit's validation runs on its cached dataset: not a stream of unknown length."""
+    """fit's validation runs on its cached dataset: not a stream of unknown length.
+
+    The images alone are a VAE's validation data, as they are its training data.
+    """
     monkeypatch.setenv("TFPVAE_XLA", "auto")
     vae = _model()
     x = _images(96)
-    vae.fit(x[:64], validation_data=x[64:], epochs=2, batch_size=32, verbose=0)
+    history = vae.fit(x[:64], validation_data=x[64:], epochs=2, batch_size=32, verbose=0)
+    assert len(history.history["val_loss"]) == 2
     assert not tuning.compiles_now(vae) and not _loop_compiles(vae)
+    # A tuple, as Keras takes arrays, works too.
+    history = vae.fit(x[:64], validation_data=(x[64:],), epochs=1, batch_size=32, verbose=0)
+    assert np.isfinite(history.history["val_loss"][0])
 
 
 def test_inputs_of_unknown_length_count_as_work_enough(monkeypatch) -> None:

@@ -129,7 +129,13 @@ def _validation_input(model: Any, validation: Any, steps: int | None, drop: bool
 
 
 def _validation_dataset(model: Any, validation: Any, batch_size: int, drop: bool) -> Any:
-    """An array ``validation_data`` tuple as a dataset; anything else unchanged."""
+    """Array ``validation_data`` (images alone, or a tuple) as a dataset; anything else unchanged.
+
+    Keras takes arrays only as ``(x, y[, w])`` tuples; a VAE's target is its input,
+    so the images alone are taken too.
+    """
+    if is_array(validation):
+        validation = (validation,)
     if not (isinstance(validation, tuple) and is_array(validation[0])):
         return validation
     images = model.check_images(validation[0], "validation_data")
