@@ -113,3 +113,27 @@ def test_an_unknown_setting_is_refused(monkeypatch) -> None:
     monkeypatch.setenv("TFPVAE_XLA", "sometimes")
     with pytest.raises(ValueError, match="TFPVAE_XLA='sometimes'"):
         _model()
+
+
+def test_predict_compiles_its_step_only_with_work_enough(monkeypatch) -> None:
+    """Keras's own predict loop traces its step under the model's tier."""
+    from tf_keras.src.engine import training
+
+    monkeypatch.setenv("TFPVAE_XLA", "auto")
+    monkeypatch.setattr(tuning, "XLA_MIN_IMAGES", 1_000)
+    vae = _model()
+    x = _images(300)
+    vae.fit(x, epochs=2, batch_size=100, verbose=0)  # 600 images
+    jit_asked: list = []
+    function = training.tf.function
+
+    def spy(*args, **kwargs):
+        jit_asked.append(kwargs.get("jit_compile"))
+        return function(*args, **kwargs)
+
+    monkeypatch.setattr(training.tf, "function", spy)
+    assert vae.predict(x[:100], verbose=0).shape == (100, 8, 8)  # 700
+    assert jit_asked and True not in jit_asked
+    vae.predict(x, verbose=0)  # 1,000: from here the step compiles
+    assert True in jit_asked
+    assert vae.jit_compile  # the model's own flag is left as it was

@@ -28,6 +28,7 @@ from tfpvae.training.tuning import (
     plain_loop_applies,
     quiet_calls,
     step_loop,
+    tiered_predict,
     trace_step_once,
 )
 
@@ -112,6 +113,11 @@ def _target(x: Any, y: Any, kwargs: dict) -> Any:
     return x if y is None and kwargs.get("sample_weight") is not None else y
 
 
+def _is_pair(x: Any) -> bool:
+    """Whether ``x`` is an in-memory ``(images, labels)`` pair."""
+    return isinstance(x, (tuple, list)) and len(x) == 2 and fit_layer.is_array(x[0])
+
+
 def _batch_images(x: Any) -> int | None:
     """Images in a ``*_on_batch`` call's ``x`` (a conditional VAE's ``(images, labels)``)."""
     if isinstance(x, (tuple, list)) and x:
@@ -153,7 +159,13 @@ class KerasSteps:
         with one_step_per_call(self):
             return super().test_on_batch(x, _target(x, y, kwargs), *args, **kwargs)  # type: ignore[misc]
 
+    def predict(self, x: Any, *args: Any, **kwargs: Any):
+        """``tf_keras.Model.predict``; its images count towards the model's XLA tier."""
+        add_work(self, _batch_images(x) if fit_layer.is_array(x) or _is_pair(x) else None)
+        return super().predict(x, *args, **kwargs)  # type: ignore[misc]
+
     def predict_on_batch(self, x: Any):
+        add_work(self, _batch_images(x))
         with one_step_per_call(self):
             return super().predict_on_batch(x)  # type: ignore[misc]
 
@@ -176,7 +188,9 @@ class KerasSteps:
 
     # Keras's step functions call the model's step traced once (tuning.TracedStep).
     # An XLA model's step functions run quietly (tuning.QuietCalls: cache-load noise).
-    # On one replica the loop around them is tfpvae's, traced without AutoGraph (step_loop).
+    # On one replica the loop around them is tfpvae's, traced without AutoGraph (step_loop),
+    # and each function compiles its step with XLA only once the model has work enough
+    # (tuning.Tiered; predict keeps Keras's loop).
     def make_train_function(self, force: bool = False):
         trace_step_once(self, "train", force)
         before = getattr(self, "train_function", None)
@@ -198,7 +212,11 @@ class KerasSteps:
     def make_predict_function(self, force: bool = False):
         trace_step_once(self, "predict", force)
         before = getattr(self, "predict_function", None)
-        super().make_predict_function(force)  # type: ignore[misc]
+        if plain_loop_applies(self) and (before is None or force):
+            keras_make = super().make_predict_function  # type: ignore[misc]
+            self.predict_function = tiered_predict(self, keras_make)
+        else:
+            super().make_predict_function(force)  # type: ignore[misc]
         return quiet_calls(self, "predict_function", before)
 
 

@@ -11,7 +11,7 @@
   with XLA on one replica for trunks where that is faster on a CPU (the MLP),
   once the model has work enough to repay the compile (:data:`XLA_MIN_IMAGES`
   images asked for by its calls so far, :func:`add_work`); until then its
-  steps run as plain graphs (:class:`TieredLoop`). On this 2-core CPU a first
+  steps run as plain graphs (:class:`Tiered`). On this 2-core CPU a first
   compile of the default model's step took about 1.2 s and then saved about
   40 µs per image at batch 32, so a notebook's first ``fit`` of 2 epochs on
   1,600 images (3,200 images) is quicker without it; a compile found in the
@@ -263,45 +263,68 @@ def plain_loop_applies(model: tfk.Model) -> bool:
     )
 
 
-class TieredLoop:
-    """A model's train or test function: its step loop, plain or with an XLA step.
+class Tiered:
+    """A model's step function, made plain or with an XLA step as :func:`compiles_now` says.
 
-    Each call runs the loop :func:`compiles_now` asks for, each made on first
-    use and kept, so a model switches to its XLA step once (at the start of the
-    call that brings its work to :data:`XLA_MIN_IMAGES`) and no loop is traced
-    twice. Attributes not defined here are those of the loop in use.
+    Each call runs the function for the model's tier, each made on first use and
+    kept, so a model switches to XLA once (at the start of the call that brings
+    its work to :data:`XLA_MIN_IMAGES`) and no function is traced twice. While a
+    function runs, ``model._jit_compile`` is its tier's: Keras's own functions
+    (``predict``) read it when they trace. Attributes not defined here are those
+    of the function in use.
 
     Args:
         model: A compiled model.
-        kind: ``"train"`` or ``"test"``.
+        make: Makes the function for a tier: ``make(jit) -> function``.
     """
 
-    def __init__(self, model: tfk.Model, kind: str) -> None:
+    def __init__(self, model: tfk.Model, make: Any) -> None:
         self._model = model
-        self._kind = kind
-        self._loops: dict[bool, Any] = {}
+        self._make = make
+        self._made: dict[bool, Any] = {}
 
     def current(self) -> Any:
-        """The loop the next call runs."""
+        """The function the next call runs."""
         jit = compiles_now(self._model)
-        if jit not in self._loops:
-            self._loops[jit] = _step_loop(self._model, self._kind, jit)
-        return self._loops[jit]
+        if jit not in self._made:
+            self._made[jit] = self._make(jit)
+        return self._made[jit]
 
     def __call__(self, iterator: Any) -> Any:
-        return self.current()(iterator)
+        model = self._model
+        function, flag = self.current(), model._jit_compile
+        model._jit_compile = compiles_now(model)
+        try:
+            return function(iterator)
+        finally:
+            model._jit_compile = flag
 
     def experimental_get_tracing_count(self) -> int:
-        """Traces of both loops together (for tests of retracing)."""
-        return sum(loop.experimental_get_tracing_count() for loop in self._loops.values())
+        """Traces of both tiers' functions together (for tests of retracing)."""
+        return sum(f.experimental_get_tracing_count() for f in self._made.values())
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.current(), name)
 
 
-def step_loop(model: tfk.Model, kind: str) -> TieredLoop:
-    """Keras's grouped ``train_function`` or ``test_function``: a :class:`TieredLoop`."""
-    return TieredLoop(model, kind)
+def step_loop(model: tfk.Model, kind: str) -> Tiered:
+    """Keras's grouped ``train_function`` or ``test_function`` (:func:`_step_loop`), tiered."""
+    return Tiered(model, functools.partial(_step_loop, model, kind))
+
+
+def tiered_predict(model: tfk.Model, keras_make: Any) -> Tiered:
+    """Keras's ``predict_function`` (made by ``keras_make(force=True)``), tiered.
+
+    ``keras_make`` also sets ``model.predict_function``, which keeps the tiered one.
+    """
+
+    def make(jit: bool) -> Any:
+        keep = getattr(model, "predict_function", None)
+        made = keras_make(force=True)
+        object.__setattr__(model, "predict_function", keep)
+        return made
+
+    return Tiered(model, make)
 
 
 def _step_loop(model: tfk.Model, kind: str, jit: bool) -> Any:
