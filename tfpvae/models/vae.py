@@ -181,7 +181,7 @@ class VAE(KerasModelIO, steps.KerasSteps, tfk.Model):
                 raise ValueError(self.parts.conditioning.missing())  # type: ignore[union-attr]
             x, labels = x
             one_hot = self.parts.conditioning.one_hot(  # type: ignore[union-attr]
-                self.checked_labels(labels, _rows(x))
+                self.checked_labels(labels, steps.rows_of(x))
             )
             approx_posterior = self.encoder([x, one_hot], training=training)
             return self.decoder(
@@ -194,7 +194,7 @@ class VAE(KerasModelIO, steps.KerasSteps, tfk.Model):
         self, x: tf.Tensor, training: bool | None = False, labels: Any = None
     ) -> tfd.Distribution:
         """q(z | x) (q(z | x, y) with ``labels``), computed without the encoder's KL layer."""
-        return self.given(labels, _rows(x)).posterior(x, training=training)
+        return self.given(labels, steps.rows_of(x)).posterior(x, training=training)
 
     def encode(self, x: tf.Tensor, labels: Any = None) -> tf.Tensor:
         """Latent codes ``[batch, latent_dim]``: E[z | x] (a flow: its base mean pushed through).
@@ -213,7 +213,7 @@ class VAE(KerasModelIO, steps.KerasSteps, tfk.Model):
         ``labels``: the class ids of a conditional VAE, one per row of ``z``.
         """
         full = self.parts.full_latent(z)
-        return self.given(labels, _rows(z)).decode(full, training=False).mean()
+        return self.given(labels, steps.rows_of(z)).decode(full, training=False).mean()
 
     def sample(
         self, n: int, seed: int | None = None, mean: bool = True, labels: Any = None
@@ -317,9 +317,3 @@ class VAE(KerasModelIO, steps.KerasSteps, tfk.Model):
     def check_images(self, x: Any, what: str = "x") -> Any:
         """``x`` as a NumPy array, checked against the image shape and the likelihood."""
         return check_images(x, self.image_shape, self.likelihood, what)
-
-
-def _rows(x: Any) -> Any:
-    """The number of rows of ``x`` where it is known in Python, else ``None``."""
-    first = getattr(x, "shape", None)
-    return None if first is None or not len(first) or first[0] is None else int(first[0])

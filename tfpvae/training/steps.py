@@ -118,12 +118,15 @@ def _is_pair(x: Any) -> bool:
     return isinstance(x, (tuple, list)) and len(x) == 2 and fit_layer.is_array(x[0])
 
 
+def rows_of(x: Any) -> int | None:
+    """The number of rows of ``x`` where it is known in Python, else ``None``."""
+    first = getattr(x, "shape", None)
+    return None if first is None or not len(first) or first[0] is None else int(first[0])
+
+
 def _batch_images(x: Any) -> int | None:
     """Images in a ``*_on_batch`` call's ``x`` (a conditional VAE's ``(images, labels)``)."""
-    if isinstance(x, (tuple, list)) and x:
-        x = x[0]
-    shape = getattr(x, "shape", None)
-    return int(shape[0]) if shape is not None and len(shape) and shape[0] is not None else None
+    return rows_of(x[0] if isinstance(x, (tuple, list)) and x else x)
 
 
 class KerasSteps:
@@ -220,4 +223,11 @@ class KerasSteps:
         return quiet_calls(self, "predict_function", before)
 
 
-__all__ = ["KerasSteps", "batch_loss", "make_objective", "precision_of", "with_image_shape"]
+__all__ = [
+    "KerasSteps",
+    "batch_loss",
+    "make_objective",
+    "precision_of",
+    "rows_of",
+    "with_image_shape",
+]
