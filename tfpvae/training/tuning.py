@@ -63,8 +63,8 @@ _XLA_MODES = {
     **dict.fromkeys(("0", "false", "no", "off"), "off"),
 }
 
-#: Images (counted over a model's ``fit``, ``evaluate`` and ``*_on_batch`` calls,
-#: epochs times images for ``fit``) from which an XLA model's steps are compiled.
+#: Images (counted over a model's ``fit``, ``evaluate``, ``predict`` and ``*_on_batch``
+#: calls, epochs times images for ``fit``) from which an XLA model's steps are compiled.
 XLA_MIN_IMAGES = 5_000
 
 #: Where a model keeps the images its calls have asked for (in its ``__dict__``,
@@ -90,7 +90,7 @@ def xla_mode() -> str:
 
 
 def xla_enabled() -> bool:
-    """Whether ``$TFPVAE_XLA`` allows XLA (anything but ``0``/``false``/``no``/``off``)."""
+    """Whether ``$TFPVAE_XLA`` allows XLA (any mode of :func:`xla_mode` but ``"off"``)."""
     return xla_mode() != "off"
 
 
@@ -283,21 +283,27 @@ class Tiered:
         self._make = make
         self._made: dict[bool, Any] = {}
 
-    def current(self) -> Any:
-        """The function the next call runs."""
-        jit = compiles_now(self._model)
+    def _for(self, jit: bool) -> Any:
         if jit not in self._made:
             self._made[jit] = self._make(jit)
         return self._made[jit]
 
+    def current(self) -> Any:
+        """The function the next call runs."""
+        return self._for(compiles_now(self._model))
+
     def __call__(self, iterator: Any) -> Any:
         model = self._model
-        function, flag = self.current(), model._jit_compile
-        model._jit_compile = compiles_now(model)
+        jit, flag = compiles_now(model), model._jit_compile
+        function = self._for(jit)
+        if jit == bool(flag):
+            return function(iterator)
+        # The plain tier of an XLA model; set without Keras's attribute tracking.
+        object.__setattr__(model, "_jit_compile", jit)
         try:
             return function(iterator)
         finally:
-            model._jit_compile = flag
+            object.__setattr__(model, "_jit_compile", flag)
 
     def experimental_get_tracing_count(self) -> int:
         """Traces of both tiers' functions together (for tests of retracing)."""
