@@ -47,6 +47,19 @@ needs_mnist_sample = pytest.mark.skipif(
 )
 
 
+def steps_compile_with_xla(vae, kind: str = "train") -> bool:
+    """Whether the ``kind`` function ``vae``'s next call runs marks its step for XLA.
+
+    Traced on a batch of four 8×8 images with weights, as ``fit`` and
+    ``evaluate`` serve arrays.
+    """
+    x = np.full((4, 8, 8), 0.5, "float32")
+    batches = iter(tf.data.Dataset.from_tensor_slices((x, x, np.ones(4, "float32"))).batch(4))
+    function = getattr(vae, f"make_{kind}_function")()
+    library = function.get_concrete_function(batches).graph.as_graph_def().library.function
+    return any(f.attr["_XlaMustCompile"].b for f in library if "_XlaMustCompile" in f.attr)
+
+
 @pytest.fixture(autouse=True)
 def _xla(request, monkeypatch):
     """Tests marked ``xla`` build their models (and subprocesses) with XLA, as users get them."""

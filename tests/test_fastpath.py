@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import continuous_bernoulli_log_pdf, numpy_concentration, numpy_mlp, shift_posterior
+from conftest import (
+    continuous_bernoulli_log_pdf,
+    numpy_concentration,
+    numpy_mlp,
+    shift_posterior,
+    steps_compile_with_xla,
+)
 from scipy import stats
 
 import tfpvae
@@ -181,23 +187,14 @@ def test_fast_and_layer_paths_train_with_the_same_expected_gradient(digits_beta)
     assert 4 * se < 0.1 * abs(a.mean()), (a.mean(), se)
 
 
-def _steps_compile_with_xla(vae) -> bool:
-    """Whether the train function Keras builds for ``vae`` marks its step for XLA."""
-    x = np.full((4, 8, 8), 0.5, "float32")
-    batches = iter(tf.data.Dataset.from_tensor_slices((x, x)).batch(4))
-    graph = vae.make_train_function().get_concrete_function(batches).graph
-    library = graph.as_graph_def().library.function
-    return any(f.attr["_XlaMustCompile"].b for f in library if "_XlaMustCompile" in f.attr)
-
-
 @pytest.mark.xla
 @pytest.mark.parametrize(("architecture", "xla"), [("mlp", True), ("conv", False)])
 def test_xla_is_used_where_it_is_faster(architecture, xla) -> None:
     vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(8,), architecture=architecture)
     assert vae.jit_compile is xla  # tf_keras's public flag ...
-    assert _steps_compile_with_xla(vae) is xla  # ... and the step Keras traces for fit
+    assert steps_compile_with_xla(vae) is xla  # ... and the step Keras traces for fit
     layers = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(8,), fast_path=False)
-    assert layers.jit_compile is False and not _steps_compile_with_xla(layers)
+    assert layers.jit_compile is False and not steps_compile_with_xla(layers)
 
 
 @pytest.mark.parametrize(("value", "xla"), [("0", False), ("off", False), ("1", True), ("", True)])

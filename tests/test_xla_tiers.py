@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import steps_compile_with_xla
 
 import tfpvae
 from tfpvae._backend import tf
@@ -20,27 +21,17 @@ def _images(n: int) -> np.ndarray:
     return np.random.default_rng(0).uniform(0.05, 0.95, (n, 8, 8)).astype("float32")
 
 
-def _loop_compiles(vae, kind: str = "train") -> bool:
-    """Whether the loop ``vae``'s next ``kind`` call runs marks its step for XLA."""
-    x = _images(4)
-    batches = iter(tf.data.Dataset.from_tensor_slices((x, x, np.ones(4, "float32"))).batch(4))
-    function = getattr(vae, f"make_{kind}_function")()
-    graph = function.get_concrete_function(batches).graph
-    library = graph.as_graph_def().library.function
-    return any(f.attr["_XlaMustCompile"].b for f in library if "_XlaMustCompile" in f.attr)
-
-
 def test_a_short_first_fit_runs_plain_and_enough_work_switches_to_xla(monkeypatch) -> None:
     monkeypatch.setenv("TFPVAE_XLA", "auto")
     monkeypatch.setattr(tuning, "XLA_MIN_IMAGES", 1_000)
     vae = _model()
     x = _images(300)
     vae.fit(x, epochs=2, batch_size=100, verbose=0)  # 600 images asked for
-    assert not _loop_compiles(vae) and not _loop_compiles(vae, "test")
+    assert not steps_compile_with_xla(vae) and not steps_compile_with_xla(vae, "test")
     vae.evaluate(x, verbose=0)  # 900: still short of 1,000
-    assert not _loop_compiles(vae)
+    assert not steps_compile_with_xla(vae)
     vae.fit(x, epochs=1, batch_size=100, verbose=0)  # 1,200: the step compiles from here
-    assert _loop_compiles(vae) and _loop_compiles(vae, "test")
+    assert steps_compile_with_xla(vae) and steps_compile_with_xla(vae, "test")
     traces = vae.train_function.experimental_get_tracing_count()
     history = vae.fit(x, epochs=3, batch_size=100, verbose=0)
     assert np.all(np.isfinite(history.history["loss"]))
@@ -73,7 +64,7 @@ def test_validation_during_a_short_fit_keeps_it_plain(monkeypatch) -> None:
     x = _images(96)
     history = vae.fit(x[:64], validation_data=x[64:], epochs=2, batch_size=32, verbose=0)
     assert len(history.history["val_loss"]) == 2
-    assert not tuning.compiles_now(vae) and not _loop_compiles(vae)
+    assert not tuning.compiles_now(vae) and not steps_compile_with_xla(vae)
     # A tuple, as Keras takes arrays, works too.
     history = vae.fit(x[:64], validation_data=(x[64:],), epochs=1, batch_size=32, verbose=0)
     assert np.isfinite(history.history["val_loss"][0])
@@ -84,7 +75,7 @@ def test_inputs_of_unknown_length_count_as_work_enough(monkeypatch) -> None:
     vae = _model()
     x = _images(64)
     vae.fit(tf.data.Dataset.from_tensor_slices(x).batch(32), epochs=1, verbose=0)
-    assert _loop_compiles(vae)
+    assert steps_compile_with_xla(vae)
 
 
 def test_on_batch_calls_count_their_images(monkeypatch) -> None:
@@ -106,7 +97,7 @@ def test_the_environment_chooses_when(monkeypatch, value, first_fit_compiles) ->
     monkeypatch.setenv("TFPVAE_XLA", value)
     vae = _model()
     vae.fit(_images(64), epochs=1, batch_size=32, verbose=0)
-    assert _loop_compiles(vae) is first_fit_compiles
+    assert steps_compile_with_xla(vae) is first_fit_compiles
 
 
 def test_an_unknown_setting_is_refused(monkeypatch) -> None:
