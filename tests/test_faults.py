@@ -13,7 +13,7 @@ from tfpvae._backend import tf
 from tfpvae.interfaces.cli import main
 from tfpvae.interfaces.run import read_history
 from tfpvae.training.checkpoints import Checkpoints
-from tfpvae.training.faults import _all_finite
+from tfpvae.training.faults import FaultMonitor, _all_finite
 
 BATCH, BAD_BATCH = 16, 5
 
@@ -60,6 +60,35 @@ def test_fault_in_a_later_epoch_restores_the_end_of_the_one_before() -> None:
         )
     )
     with pytest.warns(RuntimeWarning, match=f"epoch 2, batch {BAD_BATCH + 1} of 10"):
+        vae.fit(data, epochs=3, steps_per_epoch=10, callbacks=[keep], verbose=0)
+    assert vae.training_fault.restored_epoch == 1
+    for expected, got in zip(after_epoch[0], vae.trainable_variables, strict=True):
+        np.testing.assert_array_equal(expected, got.numpy())
+
+
+def test_fault_in_the_last_batch_of_an_epoch_is_not_kept_as_good(monkeypatch) -> None:
+    vae = tfpvae.build_vae(input_shape=(8, 8), hidden_units=(16,))
+    clean = _images()
+    poisoned = clean.copy()
+    poisoned[-1, 4, 4] = np.nan  # the last batch of the second epoch
+    data = tf.data.Dataset.from_tensor_slices(np.concatenate([clean, poisoned])).batch(BATCH)
+    reads = [0]
+    fault_step = FaultMonitor.fault_step
+
+    def counted(self):
+        reads[0] += 1
+        return fault_step(self)
+
+    monkeypatch.setattr(FaultMonitor, "fault_step", counted)
+    vae.fit(clean, epochs=2, batch_size=BATCH, verbose=0)
+    assert reads[0] == 2  # one read per group of steps (an epoch here), none more at its end
+    after_epoch: list[list[np.ndarray]] = []
+    keep = tfpvae.tfk.callbacks.LambdaCallback(
+        on_epoch_end=lambda e, logs: after_epoch.append(
+            [v.numpy() for v in vae.trainable_variables]
+        )
+    )
+    with pytest.warns(RuntimeWarning, match="epoch 2, batch 10 of 10"):
         vae.fit(data, epochs=3, steps_per_epoch=10, callbacks=[keep], verbose=0)
     assert vae.training_fault.restored_epoch == 1
     for expected, got in zip(after_epoch[0], vae.trainable_variables, strict=True):

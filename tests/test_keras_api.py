@@ -188,3 +188,65 @@ def test_summary_names_the_halves() -> None:
     tfpvae.build_vae(**SMALL).summary(print_fn=lines.append)
     text = "\n".join(lines)
     assert "encoder" in text and "decoder" in text
+
+
+def _count_calls(monkeypatch, owner, name: str) -> list[int]:
+    calls = [0]
+    original = getattr(owner, name)
+
+    def counted(self, *args, **kwargs):
+        calls[0] += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    return calls
+
+
+@pytest.mark.slow(seconds=4)
+def test_epoch_logs_are_the_trackers_results_without_reading_them_again(x, monkeypatch) -> None:
+    vae = tfpvae.build_vae(**SMALL, use_exact_kl=True)
+    reads = _count_calls(monkeypatch, tfpvae.VAE, "get_metrics_result")
+    history = vae.fit(x, epochs=2, batch_size=32, verbose=0)
+    assert history.history["loss"][-1] == pytest.approx(float(vae.loss_tracker.result()), rel=0)
+    result = vae.evaluate(x[:40], batch_size=16, verbose=0, return_dict=True)
+    trackers = {m.name: float(m.result()) for m in vae.metrics}
+    assert result == pytest.approx(trackers, rel=0)
+    history = vae.fit(x, epochs=1, batch_size=32, validation_data=x[:40], verbose=0)
+    # The exact KL of the same 40 images, now evaluated with the weights fit ended on.
+    rate = vae.evaluate(x[:40], batch_size=16, verbose=0, return_dict=True)["rate"]
+    assert history.history["val_rate"][-1] == pytest.approx(rate, rel=1e-6)
+    assert history.history["val_rate"][-1] != pytest.approx(result["rate"], rel=1e-6)
+    assert reads[0] == 0  # Keras's re-read of every metric (three epochs, four evaluations)
+
+
+@pytest.mark.slow(seconds=4)
+def test_a_subclass_with_its_own_train_step_gets_the_trackers_read_again(x) -> None:
+    parts = tfpvae.build_vae(**SMALL)
+
+    class ZeroLogs(tfpvae.VAE):
+        def train_step(self, data):
+            logs = super().train_step(data)
+            return {name: tf.zeros_like(value) for name, value in logs.items()}
+
+    vae = ZeroLogs(parts.encoder, parts.decoder)
+    vae.compile(optimizer="adam")
+    history = vae.fit(x, epochs=1, batch_size=32, verbose=0)
+    loss = history.history["loss"][0]
+    assert loss != 0.0 and loss == pytest.approx(float(vae.loss_tracker.result()), rel=0)
+
+
+def test_reset_metrics_zeroes_every_tracker_and_defers_to_other_metrics(x) -> None:
+    vae = tfpvae.build_vae(**SMALL)
+    vae.evaluate(x[:32], verbose=0)
+    extra = tfk.metrics.MeanSquaredError()
+    extra.update_state([1.0], [3.0])
+    type_metrics = type(vae).metrics
+    try:
+        type(vae).metrics = property(lambda self: [*type_metrics.fget(self), extra])
+        assert float(vae.loss_tracker.count.numpy()) == 32
+        vae.reset_metrics()
+    finally:
+        type(vae).metrics = type_metrics
+    for tracker in vae.metrics:
+        assert [float(v.numpy()) for v in tracker.variables] == [0.0, 0.0]
+    assert float(extra.result()) == 0.0  # its own reset_state ran

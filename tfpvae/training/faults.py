@@ -140,6 +140,7 @@ class NonFiniteGuard(tfk.callbacks.Callback):
         self._good_epoch: int | None = None
         self._epoch = 0
         self._epoch_start_step = 0
+        self._checked = False  # whether no step has run since the last check found none
 
     def on_train_begin(self, logs=None) -> None:
         self.model.fault_monitor.reset()
@@ -156,11 +157,16 @@ class NonFiniteGuard(tfk.callbacks.Callback):
             self._good_epoch = epoch
         self._epoch_start_step = int(self.model.optimizer.iterations.numpy())
 
+    def on_train_batch_begin(self, batch: int, logs=None) -> None:
+        self._checked = False
+
     def on_train_batch_end(self, batch: int, logs=None) -> None:
-        self._check()
+        self._checked = not self._check()
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
-        if self._check():
+        # Keras ends an epoch right after its last batch (and any validation, which
+        # runs no training step): that batch's check stands (one read fewer per epoch).
+        if not self._checked and self._check():
             return
         self._good_epoch = epoch + 1
         # After the last epoch no step can fault, so its snapshot would never be

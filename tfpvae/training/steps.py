@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tfpvae._backend import tf
+from tfpvae._backend import tf, tfk
 from tfpvae.components.precision import PRECISIONS, Precision
 from tfpvae.objectives import OBJECTIVES, Objective, Parts, Terms, weighted_mean
 from tfpvae.training import fit as fit_layer
@@ -171,6 +171,21 @@ class KerasSteps:
         add_work(self, _batch_images(x))
         with one_step_per_call(self):
             return super().predict_on_batch(x)  # type: ignore[misc]
+
+    def reset_metrics(self) -> None:
+        """``tf_keras.Model.reset_metrics``: every metric back to its initial state.
+
+        Keras calls this at the start of every epoch and every ``evaluate``. A
+        ``Mean`` tracker's state is its total and count, set to zero here by one
+        assignment each (Keras's own ``reset_state`` converts each zero through
+        NumPy first: 0.2 against 0.07 ms for the three trackers).
+        """
+        for metric in self.metrics:  # type: ignore[attr-defined]
+            if type(metric) is tfk.metrics.Mean:
+                for variable in metric.variables:
+                    variable.assign(tf.zeros((), variable.dtype), read_value=False)
+            else:
+                metric.reset_state()
 
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, **kwargs: Any) -> None:
         """``tf_keras.Model.compile``; the loss is the objective, so ``loss`` must be ``None``."""
