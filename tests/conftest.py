@@ -47,6 +47,19 @@ needs_mnist_sample = pytest.mark.skipif(
 )
 
 
+def count_calls(monkeypatch, owner: type, name: str) -> list[int]:
+    """Counts calls of the method ``owner.name`` for the test's length; ``[count]``."""
+    calls = [0]
+    original = getattr(owner, name)
+
+    def counted(self, *args, **kwargs):
+        calls[0] += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    return calls
+
+
 def steps_compile_with_xla(vae, kind: str = "train") -> bool:
     """Whether the ``kind`` function ``vae``'s next call runs marks its step for XLA.
 

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import count_calls
 
 import tfpvae
 from tfpvae._backend import tf
@@ -72,14 +73,7 @@ def test_fault_in_the_last_batch_of_an_epoch_is_not_kept_as_good(monkeypatch) ->
     poisoned = clean.copy()
     poisoned[-1, 4, 4] = np.nan  # the last batch of the second epoch
     data = tf.data.Dataset.from_tensor_slices(np.concatenate([clean, poisoned])).batch(BATCH)
-    reads = [0]
-    fault_step = FaultMonitor.fault_step
-
-    def counted(self):
-        reads[0] += 1
-        return fault_step(self)
-
-    monkeypatch.setattr(FaultMonitor, "fault_step", counted)
+    reads = count_calls(monkeypatch, FaultMonitor, "fault_step")
     vae.fit(clean, epochs=2, batch_size=BATCH, verbose=0)
     assert reads[0] == 2  # one read per group of steps (an epoch here), none more at its end
     after_epoch: list[list[np.ndarray]] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import count_calls
 
 import tfpvae
 from tfpvae._backend import tf, tfk
@@ -190,22 +191,10 @@ def test_summary_names_the_halves() -> None:
     assert "encoder" in text and "decoder" in text
 
 
-def _count_calls(monkeypatch, owner, name: str) -> list[int]:
-    calls = [0]
-    original = getattr(owner, name)
-
-    def counted(self, *args, **kwargs):
-        calls[0] += 1
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(owner, name, counted)
-    return calls
-
-
 @pytest.mark.slow(seconds=4)
 def test_epoch_logs_are_the_trackers_results_without_reading_them_again(x, monkeypatch) -> None:
     vae = tfpvae.build_vae(**SMALL, use_exact_kl=True)
-    reads = _count_calls(monkeypatch, tfpvae.VAE, "get_metrics_result")
+    reads = count_calls(monkeypatch, tfpvae.VAE, "get_metrics_result")
     history = vae.fit(x, epochs=2, batch_size=32, verbose=0)
     assert history.history["loss"][-1] == pytest.approx(float(vae.loss_tracker.result()), rel=0)
     result = vae.evaluate(x[:40], batch_size=16, verbose=0, return_dict=True)
